@@ -1,0 +1,123 @@
+// Package loadgen drives many concurrent clients of one transport and proves,
+// per client, that every event arrived exactly once and in order.
+//
+// Each client behaves like its browser counterpart: the SSE client like an
+// EventSource (honours retry:, resends Last-Event-ID), the WebSocket client
+// like a page that reconnects with exponential backoff and jitter, and the
+// polling client like a fetch loop on one keep-alive connection. Each keeps one
+// goroutine and one read buffer per connection, so the generator stays cheaper
+// than the servers it measures.
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+)
+
+// Transports the load generator speaks.
+const (
+	Poll = "poll"
+	SSE  = "sse"
+	WS   = "ws"
+)
+
+// Transports lists every transport in report order.
+var Transports = []string{Poll, SSE, WS}
+
+// Defaults for Options.
+const (
+	DefaultPollInterval = time.Second
+	DefaultSSERetry     = 3 * time.Second // what browsers use before a server sends retry:
+	DefaultBackoffMin   = 100 * time.Millisecond
+	DefaultBackoffMax   = 5 * time.Second
+	DefaultReadTimeout  = 45 * time.Second
+	DefaultReadBuffer   = 4096
+)
+
+// ErrUnknownTransport is returned by New for a transport it does not speak.
+var ErrUnknownTransport = errors.New("loadgen: unknown transport")
+
+// Client is one simulated user of a transport.
+type Client interface {
+	// Run connects, receives and reconnects until ctx ends, accounting for
+	// every event in the client's Tracker. It returns nil when ctx ends, or
+	// an error when the client gives up as its browser counterpart would
+	// (an SSE response that is not 200 text/event-stream, for example).
+	Run(ctx context.Context) error
+}
+
+// Options configures clients. The zero value means defaults.
+type Options struct {
+	// PollInterval is the polling client's pause between polls. Defaults to
+	// DefaultPollInterval. A poll answered with "more" is followed at once.
+	PollInterval time.Duration
+	// SSERetry is the SSE client's reconnection delay until the server sends
+	// retry:. Defaults to DefaultSSERetry.
+	SSERetry time.Duration
+	// BackoffMin and BackoffMax bound the WebSocket client's exponential
+	// backoff, with full jitter. Default to DefaultBackoffMin and
+	// DefaultBackoffMax.
+	BackoffMin, BackoffMax time.Duration
+	// ReadTimeout is how long a connection may be silent (no event, heartbeat
+	// or ping) before the client calls it dead and reconnects; also the
+	// polling client's request timeout. Defaults to DefaultReadTimeout.
+	ReadTimeout time.Duration
+	// ReadBuffer is each connection's read buffer in bytes. Defaults to
+	// DefaultReadBuffer.
+	ReadBuffer int
+	// Dial opens connections. Defaults to a net.Dialer; runs pass a Dialer
+	// that counts connections and bytes.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Observe, if set, is called with the raw canonical JSON of every event a
+	// client receives, before it is accounted. Tests use it to compare
+	// payloads across transports; the slice is valid only during the call.
+	Observe func(msg []byte)
+}
+
+func (o *Options) withDefaults() Options {
+	var v Options
+	if o != nil {
+		v = *o
+	}
+	if v.PollInterval <= 0 {
+		v.PollInterval = DefaultPollInterval
+	}
+	if v.SSERetry <= 0 {
+		v.SSERetry = DefaultSSERetry
+	}
+	if v.BackoffMin <= 0 {
+		v.BackoffMin = DefaultBackoffMin
+	}
+	if v.BackoffMax <= 0 {
+		v.BackoffMax = DefaultBackoffMax
+	}
+	if v.ReadTimeout <= 0 {
+		v.ReadTimeout = DefaultReadTimeout
+	}
+	if v.ReadBuffer <= 0 {
+		v.ReadBuffer = DefaultReadBuffer
+	}
+	if v.Dial == nil {
+		v.Dial = (&net.Dialer{}).DialContext
+	}
+	return v
+}
+
+// New returns a client of transport for the server at base (for example
+// "http://127.0.0.1:8080"; the client adds the transport's path), accounting
+// into t.
+func New(transport, base string, t *Tracker, o *Options) (Client, error) {
+	opts := o.withDefaults()
+	switch transport {
+	case Poll:
+		return newPollClient(base, t, opts)
+	case SSE:
+		return newSSEClient(base, t, opts)
+	case WS:
+		return newWSClient(base, t, opts)
+	}
+	return nil, fmt.Errorf("%w %q (want poll, sse or ws)", ErrUnknownTransport, transport)
+}

@@ -1,0 +1,159 @@
+package loadgen
+
+import (
+	"sync/atomic"
+
+	"github.com/pushbench/pushbench/event"
+)
+
+// Tracker is one client's account of the stream: which events it got, how
+// late, and what was duplicated, reordered, skipped or signalled as a gap.
+//
+// It keeps the highest sequence number seen (the cursor a client resumes from,
+// as a browser's EventSource resumes from the last id it saw) and the spans it
+// skipped over without a gap signal. In a correct stream that list stays
+// empty, so the account is exact in constant memory. Methods are for the
+// client's one goroutine; Cursor and Delivered may be read from any.
+type Tracker struct {
+	lat   *Latency
+	shard int
+	start uint64 // cursor the client started from
+
+	last      atomic.Uint64 // highest seq delivered or signalled
+	delivered atomic.Uint64
+	dups      atomic.Uint64
+	reordered atomic.Uint64
+	gaps      atomic.Uint64
+	gapMissed atomic.Uint64
+	holes     []span // skipped without a gap signal; may still arrive late
+}
+
+// span is an inclusive range of sequence numbers.
+type span struct{ from, to uint64 }
+
+// NewTracker returns a tracker for a client starting after seq after,
+// recording latencies into lat under the given shard (any int; clients spread
+// over shards to avoid contention).
+func NewTracker(after uint64, lat *Latency, shard int) *Tracker {
+	t := &Tracker{lat: lat, shard: shard, start: after}
+	t.last.Store(after)
+	return t
+}
+
+// Cursor is the sequence number to resume after.
+func (t *Tracker) Cursor() uint64 { return t.last.Load() }
+
+// Delivered is the number of distinct events received so far.
+func (t *Tracker) Delivered() uint64 { return t.delivered.Load() }
+
+// Event accounts for an event that arrived at now (Unix ns).
+func (t *Tracker) Event(h event.Header, now int64) {
+	last := t.last.Load()
+	switch {
+	case h.Seq == last+1:
+		t.last.Store(h.Seq)
+	case h.Seq > last+1:
+		// Events were skipped without a gap signal: remember them, they may
+		// still arrive out of order.
+		t.holes = append(t.holes, span{last + 1, h.Seq - 1})
+		t.last.Store(h.Seq)
+	case h.Seq <= t.start || !t.fill(h.Seq):
+		t.dups.Add(1)
+		return
+	default:
+		t.reordered.Add(1)
+	}
+	t.delivered.Add(1)
+	if t.lat != nil {
+		t.lat.Record(t.shard, now-h.At)
+	}
+}
+
+// fill removes seq from the holes, reporting whether it was missing.
+func (t *Tracker) fill(seq uint64) bool {
+	for i, s := range t.holes {
+		if seq < s.from || seq > s.to {
+			continue
+		}
+		switch {
+		case s.from == s.to:
+			t.holes = append(t.holes[:i], t.holes[i+1:]...)
+		case seq == s.from:
+			t.holes[i].from++
+		case seq == s.to:
+			t.holes[i].to--
+		default:
+			t.holes = append(t.holes[:i+1], t.holes[i:]...)
+			t.holes[i].to = seq - 1
+			t.holes[i+1].from = seq + 1
+		}
+		return true
+	}
+	return false
+}
+
+// Gap accounts for a gap signal: the events it names are gone and will not
+// come. Only those not already received or signalled count as missed.
+func (t *Tracker) Gap(g event.Gap) {
+	t.gaps.Add(1)
+	last := t.last.Load()
+	if g.To <= last {
+		return
+	}
+	from := max(g.From, last+1)
+	t.gapMissed.Add(g.To - from + 1)
+	t.last.Store(g.To)
+}
+
+// Counts is the account of one client, or the sum over many.
+type Counts struct {
+	// Expected is the number of events the client should have received.
+	Expected uint64 `json:"expected"`
+	// Delivered is the number of distinct events received.
+	Delivered uint64 `json:"delivered"`
+	// Lost is events expected, never received and never signalled as a gap.
+	Lost uint64 `json:"lost"`
+	// Duplicates is events received again.
+	Duplicates uint64 `json:"duplicates"`
+	// Reordered is events that arrived after a later one.
+	Reordered uint64 `json:"reordered"`
+	// Gaps is gap signals received; GapMissed the events they stood for.
+	Gaps      uint64 `json:"gaps"`
+	GapMissed uint64 `json:"gap_missed"`
+}
+
+// Add sums c and o.
+func (c Counts) Add(o Counts) Counts {
+	return Counts{
+		Expected:   c.Expected + o.Expected,
+		Delivered:  c.Delivered + o.Delivered,
+		Lost:       c.Lost + o.Lost,
+		Duplicates: c.Duplicates + o.Duplicates,
+		Reordered:  c.Reordered + o.Reordered,
+		Gaps:       c.Gaps + o.Gaps,
+		GapMissed:  c.GapMissed + o.GapMissed,
+	}
+}
+
+// Counts closes the account against head, the last event published: every
+// event after the client's start up to head was expected. Call it once the
+// client has stopped.
+func (t *Tracker) Counts(head uint64) Counts {
+	c := Counts{
+		Delivered:  t.delivered.Load(),
+		Duplicates: t.dups.Load(),
+		Reordered:  t.reordered.Load(),
+		Gaps:       t.gaps.Load(),
+		GapMissed:  t.gapMissed.Load(),
+	}
+	if head > t.start {
+		c.Expected = head - t.start
+	}
+	for _, s := range t.holes {
+		c.Lost += min(s.to, head) - min(s.from-1, head)
+	}
+	if last := t.last.Load(); head > last {
+		c.Lost += head - last
+	}
+	return c
+}

@@ -1,0 +1,45 @@
+// Package servers serves one event stream over three transports: short
+// polling, Server-Sent Events and WebSocket. Each transport is an http.Handler
+// over the same Hub, and every one of them sends the event's canonical JSON
+// (package event) byte for byte.
+//
+// # Wire protocol
+//
+// A cursor is the sequence number of the last event a client has; 0 means
+// "from the beginning". Cursors are decimal digits only, at most 20 of them,
+// and must fit a uint64; anything else is 400 Bad Request. A cursor beyond the
+// newest event is 400 too: no client can have seen it.
+//
+// Polling: GET /poll?after=SEQ answers 200 with
+//
+//	{"events":[EVENT,…],"next":SEQ,"more":BOOL}
+//
+// holding at most PollBatch events after SEQ; next is the cursor to send next
+// time and more says whether further events are already waiting. With nothing
+// new it answers 204 No Content and an empty body, which is cheap for both
+// ends. A gap adds "gap":{"from":F,"to":T} to a 200 answer.
+//
+// SSE: GET /sse?after=SEQ, or with a Last-Event-ID header on reconnect (the
+// header wins, as a browser's EventSource sends it with the original URL).
+// The stream starts with "retry: MS" and then, per event,
+//
+//	id: SEQ
+//	event: TYPE
+//	data: EVENT
+//
+// followed by a blank line. Heartbeats are comment lines (": hb"). A gap is the
+// event "event: gap" whose data is {"gap":{"from":F,"to":T}} and whose id is T,
+// so a client that reconnects after it does not ask for the missing events
+// again.
+//
+// WebSocket: GET /ws?after=SEQ upgrades; the server sends one event per text
+// message and a gap as the text message {"gap":{"from":F,"to":T}}. Clients send
+// nothing but control frames; a data message longer than ReadLimit closes the
+// connection with 1009 (message too big). The server pings every
+// PingInterval and closes a connection that sends no pong within PongWait. A
+// subscriber cut off for being slow is closed with 1008 (policy violation), and
+// a server shutting down closes with 1001 (going away).
+//
+// A subscriber that falls more than MaxLag events behind is disconnected and
+// counted; its client resumes from its cursor.
+package servers

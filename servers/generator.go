@@ -1,0 +1,97 @@
+package servers
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/pushbench/pushbench/event"
+)
+
+// Defaults for Schedule.
+const (
+	DefaultRate    = 10.0
+	DefaultPayload = 64
+)
+
+// maxBatch bounds how many due events one Publish call carries, so a
+// generator that fell far behind still lets subscribers read between batches.
+const maxBatch = 1024
+
+// Schedule says when events exist. Event k (0-based, seq = first+k) is
+// scheduled at Start + floor(k/Burst)*Burst/Rate: bursts of Burst events share
+// one instant, and the long-run rate is Rate either way.
+type Schedule struct {
+	// Rate is events per second. Defaults to DefaultRate.
+	Rate float64 `json:"rate"`
+	// Burst is how many events share each scheduled instant. Defaults to 1.
+	Burst int `json:"burst"`
+	// Payload is the size of each event's data in bytes. Defaults to DefaultPayload.
+	Payload int `json:"payload"`
+	// Count stops the schedule after this many events; 0 means unbounded.
+	Count uint64 `json:"count"`
+}
+
+func (s Schedule) withDefaults() Schedule {
+	if s.Rate <= 0 {
+		s.Rate = DefaultRate
+	}
+	if s.Burst <= 0 {
+		s.Burst = 1
+	}
+	if s.Payload < 0 {
+		s.Payload = 0
+	} else if s.Payload == 0 {
+		s.Payload = DefaultPayload
+	}
+	return s
+}
+
+// offset is when event k is scheduled, relative to the start.
+func (s Schedule) offset(k uint64) time.Duration {
+	b := uint64(s.Burst)
+	return time.Duration(float64(k/b*b) / s.Rate * float64(time.Second))
+}
+
+// Generate publishes events into hub on schedule s from start until ctx ends
+// or the schedule's Count is reached, continuing the hub's sequence.
+//
+// Each event carries its scheduled time, not the time it was published: if the
+// generator or the hub falls behind, the events are published late and every
+// client's latency shows it. Nothing is skipped to catch up, so there is no
+// coordinated omission.
+func Generate(ctx context.Context, hub *Hub, s Schedule, start time.Time) error {
+	s = s.withDefaults()
+	first := hub.Head() + 1
+	base := start.UnixNano()
+	batch := make([]*Entry, 0, maxBatch)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for k := uint64(0); s.Count == 0 || k < s.Count; {
+		// Publish everything that is due, in bounded batches.
+		now := time.Since(start)
+		for len(batch) < maxBatch && (s.Count == 0 || k < s.Count) && s.offset(k) <= now {
+			off := s.offset(k)
+			batch = append(batch, NewEntry(event.New(first+k, base+int64(off), s.Payload)))
+			k++
+		}
+		if len(batch) > 0 {
+			if err := hub.Publish(batch...); err != nil {
+				if errors.Is(err, ErrClosed) {
+					return nil
+				}
+				return err
+			}
+			clear(batch)
+			batch = batch[:0]
+			continue
+		}
+		timer.Reset(s.offset(k) - now)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer.C:
+		}
+	}
+	return nil
+}

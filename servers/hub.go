@@ -1,0 +1,296 @@
+package servers
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/pushbench/pushbench/event"
+)
+
+// Defaults for HubOptions.
+const (
+	DefaultHistory = 16384
+	DefaultMaxLag  = 4096
+)
+
+// Errors a subscription ends with, and Subscribe's refusals.
+var (
+	// ErrSlow ends a subscription whose transport fell more than MaxLag events
+	// behind the head. Its client resumes from its cursor on reconnect.
+	ErrSlow = errors.New("hub: subscriber too slow, disconnected")
+	// ErrClosed ends every subscription when the hub shuts down.
+	ErrClosed = errors.New("hub: closed")
+	// ErrCursorAhead refuses a cursor beyond the newest event: no client can
+	// have seen it, so it is a bad request, not a gap.
+	ErrCursorAhead = errors.New("hub: cursor is ahead of the stream")
+	// ErrNotNext refuses a publish that would leave a hole in the sequence.
+	ErrNotNext = errors.New("hub: published events must continue the sequence")
+)
+
+// Entry is a published event with its canonical encoding, made once at publish
+// time and shared, read-only, by every transport and subscriber.
+type Entry struct {
+	event.Event
+	JSON []byte
+}
+
+// NewEntry encodes e for publishing.
+func NewEntry(e event.Event) *Entry { return &Entry{Event: e, JSON: e.AppendJSON(nil)} }
+
+// HubOptions configures a Hub. The zero value means defaults.
+type HubOptions struct {
+	// History is how many of the newest events the hub keeps for resuming
+	// clients. Defaults to DefaultHistory.
+	History int
+	// MaxLag is the bound on each subscriber's queue: how many events it may
+	// be behind the head before the hub cuts it off. It is clamped to History
+	// so a cut-off client can always resume without a gap. Defaults to
+	// DefaultMaxLag.
+	MaxLag int
+}
+
+// Hub is the one event stream behind every transport: a bounded history ring
+// and a set of subscribers.
+//
+// Subscribers do not own queues of events. Each holds a cursor into the shared
+// ring and a one-slot wake-up channel, so a subscriber's memory does not grow
+// with the rate, publishing costs one non-blocking send per subscriber, and a
+// transport takes everything it has not yet sent as one batch. A subscriber's
+// queue is the distance from its cursor to the head; when that exceeds MaxLag
+// the publisher cuts it off rather than wait for it.
+type Hub struct {
+	maxLag uint64
+
+	mu     sync.RWMutex
+	ring   []*Entry // ring[seq % len(ring)]
+	head   uint64   // newest seq published; 0 before the first
+	subs   map[*Subscription]struct{}
+	closed bool
+
+	slow atomic.Uint64 // subscribers cut off for lagging
+}
+
+// NewHub returns an empty hub whose next event is seq 1.
+func NewHub(opts *HubOptions) *Hub {
+	var o HubOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.History <= 0 {
+		o.History = DefaultHistory
+	}
+	if o.MaxLag <= 0 {
+		o.MaxLag = DefaultMaxLag
+	}
+	o.MaxLag = min(o.MaxLag, o.History)
+	return &Hub{
+		maxLag: uint64(o.MaxLag),
+		ring:   make([]*Entry, o.History),
+		subs:   make(map[*Subscription]struct{}),
+	}
+}
+
+// Head is the newest published sequence number (0 before any).
+func (h *Hub) Head() uint64 {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.head
+}
+
+// oldest is the smallest seq still in history; callers hold mu.
+func (h *Hub) oldest() uint64 {
+	if n := uint64(len(h.ring)); h.head > n {
+		return h.head - n + 1
+	}
+	return 1
+}
+
+// Publish appends entries, which must continue the sequence, and wakes every
+// subscriber. It never blocks on a subscriber: one that lags more than MaxLag
+// is cut off with ErrSlow and counted.
+func (h *Hub) Publish(entries ...*Entry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return ErrClosed
+	}
+	for i, e := range entries {
+		if e.Seq != h.head+1+uint64(i) {
+			return fmt.Errorf("%w: head %d, got seq %d", ErrNotNext, h.head, e.Seq)
+		}
+	}
+	for _, e := range entries {
+		h.ring[e.Seq%uint64(len(h.ring))] = e
+	}
+	h.head += uint64(len(entries))
+	for s := range h.subs {
+		if h.head-s.cursor.Load() > h.maxLag {
+			h.drop(s, ErrSlow)
+			h.slow.Add(1)
+			continue
+		}
+		select {
+		case s.wake <- struct{}{}:
+		default: // already awake: it will see the new head when it looks
+		}
+	}
+	return nil
+}
+
+// Subscribe registers a subscriber for the events after seq after.
+//
+// If after is older than the history, the returned gap names the events that
+// are gone and the subscription starts at the oldest event still held: the
+// transport must send the gap signal before any event. A cursor beyond the
+// head is refused with ErrCursorAhead.
+func (h *Hub) Subscribe(after uint64) (*Subscription, *event.Gap, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, nil, ErrClosed
+	}
+	if after > h.head {
+		return nil, nil, fmt.Errorf("%w: cursor %d, head %d", ErrCursorAhead, after, h.head)
+	}
+	var gap *event.Gap
+	if oldest := h.oldest(); after+1 < oldest {
+		gap = &event.Gap{From: after + 1, To: oldest - 1}
+		after = oldest - 1
+	}
+	s := &Subscription{
+		hub:  h,
+		wake: make(chan struct{}, 1),
+		done: make(chan struct{}),
+	}
+	s.cursor.Store(after)
+	h.subs[s] = struct{}{}
+	return s, gap, nil
+}
+
+// Read appends to buf the events after seq after, at most max, without
+// subscribing: the polling transport's view of the stream. A cursor older
+// than the history yields a gap and the events from the oldest one held.
+func (h *Hub) Read(after uint64, buf []*Entry, max int) ([]*Entry, *event.Gap, error) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if after > h.head {
+		return buf, nil, fmt.Errorf("%w: cursor %d, head %d", ErrCursorAhead, after, h.head)
+	}
+	var gap *event.Gap
+	if oldest := h.oldest(); after+1 < oldest {
+		gap = &event.Gap{From: after + 1, To: oldest - 1}
+		after = oldest - 1
+	}
+	return h.appendRange(buf, after, max), gap, nil
+}
+
+// appendRange appends the events after seq after, at most max; callers hold
+// mu and have checked that after+1 is still in history.
+func (h *Hub) appendRange(buf []*Entry, after uint64, max int) []*Entry {
+	n := uint64(len(h.ring))
+	for seq := after + 1; seq <= h.head && max > 0; seq++ {
+		buf = append(buf, h.ring[seq%n])
+		max--
+	}
+	return buf
+}
+
+// HubStats is a snapshot of the hub's counters.
+type HubStats struct {
+	Head        uint64 `json:"head"`
+	Subscribers int    `json:"subscribers"`
+	SlowDropped uint64 `json:"slow_dropped"`
+}
+
+// Stats returns the hub's counters.
+func (h *Hub) Stats() HubStats {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return HubStats{Head: h.head, Subscribers: len(h.subs), SlowDropped: h.slow.Load()}
+}
+
+// Close ends every subscription with ErrClosed and refuses new ones, so that
+// streaming handlers return and a server can shut down.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed = true
+	for s := range h.subs {
+		h.drop(s, ErrClosed)
+	}
+}
+
+// drop removes s and tells it why; callers hold mu.
+func (h *Hub) drop(s *Subscription, why error) {
+	delete(h.subs, s)
+	s.err = why
+	close(s.done)
+}
+
+// Subscription is one subscriber's place in the stream. Its methods are for
+// the one goroutine that writes to the subscriber's connection.
+type Subscription struct {
+	hub    *Hub
+	wake   chan struct{} // one slot: a publish never blocks on it
+	done   chan struct{} // closed when the hub drops the subscriber
+	err    error         // why done was closed; written before the close
+	cursor atomic.Uint64 // last seq handed out by Take
+}
+
+// Take appends to buf the events after the cursor, at most max, and advances
+// the cursor past them. It does not block; an empty result means wait on
+// Ready. Once the hub has dropped the subscription, Take returns its reason.
+func (s *Subscription) Take(buf []*Entry, max int) ([]*Entry, error) {
+	select {
+	case <-s.done:
+		return buf, s.err
+	default:
+	}
+	h := s.hub
+	h.mu.RLock()
+	cur := s.cursor.Load()
+	if cur+1 < h.oldest() { // cannot happen while MaxLag <= History, but never skip silently
+		h.mu.RUnlock()
+		return buf, ErrSlow
+	}
+	n := len(buf)
+	buf = h.appendRange(buf, cur, max)
+	h.mu.RUnlock()
+	s.cursor.Store(cur + uint64(len(buf)-n))
+	return buf, nil
+}
+
+// Cursor is the last seq handed out by Take.
+func (s *Subscription) Cursor() uint64 { return s.cursor.Load() }
+
+// Ready is signalled when events may be waiting for Take.
+func (s *Subscription) Ready() <-chan struct{} { return s.wake }
+
+// Done is closed when the hub has dropped the subscription; Err says why.
+func (s *Subscription) Done() <-chan struct{} { return s.done }
+
+// Err is ErrSlow or ErrClosed once Done is closed, nil before.
+func (s *Subscription) Err() error {
+	select {
+	case <-s.done:
+		return s.err
+	default:
+		return nil
+	}
+}
+
+// Close unsubscribes. It is safe to call more than once and after the hub
+// dropped the subscription.
+func (s *Subscription) Close() {
+	h := s.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.subs[s]; ok {
+		delete(h.subs, s)
+	}
+}
