@@ -26,6 +26,12 @@ type Tracker struct {
 	gaps      atomic.Uint64
 	gapMissed atomic.Uint64
 	holes     []span // skipped without a gap signal; may still arrive late
+
+	attempts  atomic.Uint64
+	connects  atomic.Uint64
+	polls     atomic.Uint64
+	empty     atomic.Uint64
+	malformed atomic.Uint64
 }
 
 // span is an inclusive range of sequence numbers.
@@ -105,6 +111,25 @@ func (t *Tracker) Gap(g event.Gap) {
 	t.last.Store(g.To)
 }
 
+// Attempt counts a connection attempt (or, for polling, a request).
+func (t *Tracker) Attempt() { t.attempts.Add(1) }
+
+// Connected counts an attempt that became a working stream: a 200 SSE
+// response, a completed WebSocket handshake, or a polling connection opened.
+func (t *Tracker) Connected() { t.connects.Add(1) }
+
+// Poll counts a poll answered, and whether it was empty.
+func (t *Tracker) Poll(empty bool) {
+	t.polls.Add(1)
+	if empty {
+		t.empty.Add(1)
+	}
+}
+
+// Malformed counts a message that was not a valid event or gap signal. It is
+// a protocol error and is reported, never silently ignored.
+func (t *Tracker) Malformed() { t.malformed.Add(1) }
+
 // Counts is the account of one client, or the sum over many.
 type Counts struct {
 	// Expected is the number of events the client should have received.
@@ -120,6 +145,15 @@ type Counts struct {
 	// Gaps is gap signals received; GapMissed the events they stood for.
 	Gaps      uint64 `json:"gaps"`
 	GapMissed uint64 `json:"gap_missed"`
+	// Malformed is messages that were neither an event nor a gap signal.
+	Malformed uint64 `json:"malformed"`
+	// Attempts and Connects count connection attempts and the ones that
+	// streamed; Connects beyond one per client are reconnects.
+	Attempts uint64 `json:"attempts"`
+	Connects uint64 `json:"connects"`
+	// Polls and EmptyPolls count answered polls and those with no events.
+	Polls      uint64 `json:"polls"`
+	EmptyPolls uint64 `json:"empty_polls"`
 }
 
 // Add sums c and o.
@@ -132,6 +166,11 @@ func (c Counts) Add(o Counts) Counts {
 		Reordered:  c.Reordered + o.Reordered,
 		Gaps:       c.Gaps + o.Gaps,
 		GapMissed:  c.GapMissed + o.GapMissed,
+		Malformed:  c.Malformed + o.Malformed,
+		Attempts:   c.Attempts + o.Attempts,
+		Connects:   c.Connects + o.Connects,
+		Polls:      c.Polls + o.Polls,
+		EmptyPolls: c.EmptyPolls + o.EmptyPolls,
 	}
 }
 
@@ -145,6 +184,11 @@ func (t *Tracker) Counts(head uint64) Counts {
 		Reordered:  t.reordered.Load(),
 		Gaps:       t.gaps.Load(),
 		GapMissed:  t.gapMissed.Load(),
+		Malformed:  t.malformed.Load(),
+		Attempts:   t.attempts.Load(),
+		Connects:   t.connects.Load(),
+		Polls:      t.polls.Load(),
+		EmptyPolls: t.empty.Load(),
 	}
 	if head > t.start {
 		c.Expected = head - t.start
