@@ -18,6 +18,9 @@ type Tracker struct {
 	lat   *Latency
 	shard int
 	start uint64 // cursor the client started from
+	// measureFrom excludes events scheduled before it (Unix ns) from the
+	// latency histogram: warm-up. They are still accounted.
+	measureFrom atomic.Int64
 
 	last      atomic.Uint64 // highest seq delivered or signalled
 	delivered atomic.Uint64
@@ -70,7 +73,7 @@ func (t *Tracker) Event(h event.Header, now int64) {
 		t.reordered.Add(1)
 	}
 	t.delivered.Add(1)
-	if t.lat != nil {
+	if t.lat != nil && h.At >= t.measureFrom.Load() {
 		t.lat.Record(t.shard, now-h.At)
 	}
 }

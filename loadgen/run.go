@@ -1,0 +1,195 @@
+package loadgen
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/pushbench/pushbench/internal/proc"
+	"github.com/pushbench/pushbench/results"
+)
+
+// Defaults for RunConfig.
+const (
+	DefaultDrain   = 30 * time.Second
+	DefaultConnect = 60 * time.Second
+)
+
+// RunConfig is one measured run of one transport against a running pushbench
+// server whose generator is stopped.
+type RunConfig struct {
+	Fleet FleetConfig
+	// Control is the server's HTTP base URL for /stats and /control; it
+	// defaults to Fleet.Target (they differ for the tcp floor).
+	Control string
+	// Rate, Burst and Payload are the schedule the server publishes.
+	Rate    float64
+	Burst   int
+	Payload int
+	// Warmup is published and delivered but left out of the latency
+	// histogram; Duration is measured.
+	Warmup, Duration time.Duration
+	// Drain bounds the wait for clients to catch up after publishing stops.
+	// Defaults to DefaultDrain.
+	Drain time.Duration
+	// Progress, if set, is called about every 100 ms while publishing with
+	// the time elapsed and events delivered so far.
+	Progress func(elapsed time.Duration, delivered uint64)
+}
+
+// Measure makes one run: it connects the fleet, records the server's and its
+// own resources, starts the server's generator, publishes for Warmup+Duration,
+// stops it, waits for every client to catch up (or Drain to pass), and
+// returns the figures. Delivery is accounted over every event; latency only
+// over events scheduled after the warm-up.
+func Measure(ctx context.Context, cfg RunConfig) (results.Run, error) {
+	if cfg.Drain <= 0 {
+		cfg.Drain = DefaultDrain
+	}
+	if cfg.Control == "" {
+		cfg.Control = cfg.Fleet.Target
+	}
+	ctl := Control{Base: cfg.Control}
+	run := results.Run{
+		Transport: cfg.Fleet.Transport,
+		Clients:   cfg.Fleet.Clients,
+		Rate:      cfg.Rate,
+		Burst:     max(cfg.Burst, 1),
+		Payload:   cfg.Payload,
+		DurationS: cfg.Duration.Seconds(),
+	}
+	if cfg.Fleet.Transport == Poll {
+		run.PollIntervalS = cfg.Fleet.Options.withDefaults().PollInterval.Seconds()
+	}
+
+	before, err := ctl.Stats(ctx)
+	if err != nil {
+		return run, fmt.Errorf("server stats: %w", err)
+	}
+	selfBefore := proc.Self()
+	cfg.Fleet.After = before.Hub.Head
+	cfg.Fleet.MeasureFrom = 1<<63 - 1 // nothing flows before the schedule starts
+	fleet, err := StartFleet(ctx, cfg.Fleet)
+	if err != nil {
+		return run, err
+	}
+	defer fleet.Stop()
+	cctx, cancel := context.WithTimeout(ctx, DefaultConnect)
+	err = fleet.WaitConnected(cctx)
+	cancel()
+	if err != nil {
+		return run, fmt.Errorf("connecting %d %s clients: %w", cfg.Fleet.Clients, cfg.Fleet.Transport, err)
+	}
+	connected, err := ctl.Stats(ctx)
+	if err != nil {
+		return run, fmt.Errorf("server stats: %w", err)
+	}
+	selfConnected := proc.Self()
+
+	// The schedule starts when the server gets the request; warm-up is
+	// measured from just before it, so it can only be longer than asked.
+	startAt := time.Now()
+	fleet.SetMeasureFrom(startAt.Add(cfg.Warmup).UnixNano())
+	if err := ctl.Start(ctx, cfg.Rate, run.Burst, cfg.Payload); err != nil {
+		return run, err
+	}
+	publishFor := cfg.Warmup + cfg.Duration
+	tick := time.NewTicker(100 * time.Millisecond)
+	end := time.NewTimer(publishFor)
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			break wait // stop publishing and report what was measured
+		case <-end.C:
+			break wait
+		case <-tick.C:
+			if cfg.Progress != nil {
+				cfg.Progress(time.Since(startAt), fleet.Delivered())
+			}
+		}
+	}
+	tick.Stop()
+	end.Stop()
+	// The stop request must go out even when ctx was cancelled.
+	head, err := ctl.Stop(context.WithoutCancel(ctx))
+	if err != nil {
+		return run, err
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.Drain)
+	caughtUpErr := fleet.WaitCaughtUp(dctx, head)
+	cancel()
+	caughtUp := time.Now()
+	after, err := ctl.Stats(context.WithoutCancel(ctx))
+	if err != nil {
+		return run, fmt.Errorf("server stats: %w", err)
+	}
+	selfAfter := proc.Self()
+	fleet.Stop()
+
+	c := fleet.Counts(head)
+	run.EventsPublished = head - before.Hub.Head
+	run.EventsExpected = c.Expected
+	run.EventsDelivered = c.Delivered
+	run.Lost, run.Duplicates, run.Reordered = c.Lost, c.Duplicates, c.Reordered
+	run.Gaps, run.GapMissed, run.Malformed = c.Gaps, c.GapMissed, c.Malformed
+	run.SlowDisconnects = after.Hub.SlowDropped - before.Hub.SlowDropped
+	hist := fleet.Latency().Snapshot()
+	run.LatencyNS = results.PercentilesOf(hist)
+	if run.Histogram, err = results.EncodeHistogram(hist); err != nil {
+		return run, err
+	}
+	elapsed := caughtUp.Sub(startAt).Seconds()
+	run.DeliveriesPerSec = float64(c.Delivered) / elapsed
+
+	conns := fleet.Conns()
+	run.Connections = results.Connections{
+		Attempted:      conns.Attempted,
+		Established:    conns.Established,
+		Failed:         conns.Failed,
+		PeakConcurrent: conns.Peak,
+		ConnectP50NS:   conns.ConnectP50NS,
+		ConnectP99NS:   conns.ConnectP99NS,
+	}
+	if c.Connects > uint64(cfg.Fleet.Clients) {
+		run.Connections.Reconnects = c.Connects - uint64(cfg.Fleet.Clients)
+	}
+	if cfg.Fleet.Transport == Poll {
+		// A poller's connects are keep-alive connections, not streams.
+		run.Connections.Reconnects = 0
+		run.Polls = &results.Polls{Requests: c.Polls, Empty: c.EmptyPolls, RequestsPerSec: float64(c.Polls) / elapsed}
+		if c.Polls > 0 {
+			run.Polls.EmptyShare = float64(c.EmptyPolls) / float64(c.Polls)
+		}
+	}
+	run.Wire = results.Wire{BytesIn: conns.BytesRead, BytesOut: conns.BytesWritten}
+	if c.Delivered > 0 {
+		run.Wire.BytesPerEvent = float64(conns.BytesRead+conns.BytesWritten) / float64(c.Delivered)
+	}
+	run.Server = usage(before.Process, connected.Process, after.Process, c.Delivered, cfg.Fleet.Clients)
+	run.Loadgen = usage(selfBefore, selfConnected, selfAfter, c.Delivered, cfg.Fleet.Clients)
+	if caughtUpErr != nil {
+		return run, fmt.Errorf("clients did not catch up with event %d within %v: %w", head, cfg.Drain, caughtUpErr)
+	}
+	return run, nil
+}
+
+// usage turns three snapshots of a process (before connecting, connected and
+// idle, after the run) into the run's figures. Memory per connection is
+// measured while the connections are idle, before any event flows.
+func usage(before, connected, after proc.Stats, delivered uint64, clients int) results.Process {
+	p := results.Process{
+		CPUSeconds: after.CPUSeconds - connected.CPUSeconds,
+		RSSBytes:   max(connected.RSSBytes, after.RSSBytes),
+		HeapBytes:  max(connected.HeapBytes, after.HeapBytes),
+		Goroutines: connected.Goroutines,
+		OpenFiles:  connected.OpenFiles,
+	}
+	if delivered > 0 {
+		p.CPUPer1kDeliveries = p.CPUSeconds / float64(delivered) * 1000
+	}
+	if clients > 0 && connected.RSSBytes > before.RSSBytes {
+		p.BytesPerConn = float64(connected.RSSBytes-before.RSSBytes) / float64(clients)
+	}
+	return p
+}
