@@ -90,7 +90,7 @@ func Measure(ctx context.Context, cfg RunConfig) (results.Run, error) {
 	// measured from just before it, so it can only be longer than asked.
 	startAt := time.Now()
 	fleet.SetMeasureFrom(startAt.Add(cfg.Warmup).UnixNano())
-	if err := ctl.Start(ctx, cfg.Rate, run.Burst, cfg.Payload); err != nil {
+	if err := ctl.Start(ctx, cfg.Rate, run.Burst, cfg.Payload, 0); err != nil {
 		return run, err
 	}
 	publishFor := cfg.Warmup + cfg.Duration

@@ -23,18 +23,20 @@ import (
 // the load generator's own CPU and memory never mix with the figures of the
 // server it measures.
 type ServerProcess struct {
-	// URL is the server's base URL, read from its first line of output.
+	// URL is the server's HTTP base URL, read from its output.
 	URL  string
+	urls map[string]string // every listening URL by scheme
 	cmd  *exec.Cmd
 	done chan error // receives Wait's result once
 }
 
-// listenPrefix starts the one line a server prints when it is ready.
+// listenPrefix starts the lines a server prints for each address it listens
+// on; the http one comes last and means the server is ready.
 const listenPrefix = "pushbench: listening on "
 
-// StartServer runs argv (for example: taskset -c 0 /path/pushbench serve
-// --addr 127.0.0.1:0 --wait-start) and waits until it prints where it
-// listens. Its stderr goes to ours; the process is killed if ctx ends.
+// StartServer runs argv (for example: /path/pushbench serve --addr
+// 127.0.0.1:0 --wait-start) and waits until it prints where it listens. Its
+// stderr goes to ours; the process is killed if ctx ends.
 func StartServer(ctx context.Context, argv ...string) (*ServerProcess, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stderr = os.Stderr
@@ -46,15 +48,20 @@ func StartServer(ctx context.Context, argv ...string) (*ServerProcess, error) {
 		return nil, fmt.Errorf("start server %q: %w", argv, err)
 	}
 	p := &ServerProcess{cmd: cmd, done: make(chan error, 1)}
-	lines := make(chan string, 1)
+	ready := make(chan map[string]string, 1)
 	go func() {
+		urls := map[string]string{}
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
-			if l := sc.Text(); strings.HasPrefix(l, listenPrefix) {
-				select {
-				case lines <- strings.TrimPrefix(l, listenPrefix):
-				default:
-				}
+			u, ok := strings.CutPrefix(sc.Text(), listenPrefix)
+			if !ok {
+				continue
+			}
+			scheme, _, _ := strings.Cut(u, "://")
+			urls[scheme] = u
+			if scheme == "http" {
+				ready <- urls
+				break
 			}
 		}
 		// Drain to EOF so the child never blocks on a full pipe, then reap.
@@ -62,7 +69,8 @@ func StartServer(ctx context.Context, argv ...string) (*ServerProcess, error) {
 		p.done <- cmd.Wait()
 	}()
 	select {
-	case p.URL = <-lines:
+	case p.urls = <-ready:
+		p.URL = p.urls["http"]
 		return p, nil
 	case err := <-p.done:
 		p.done <- err
@@ -74,6 +82,12 @@ func StartServer(ctx context.Context, argv ...string) (*ServerProcess, error) {
 		p.Kill()
 		return nil, fmt.Errorf("server %q did not report its address within 20s", argv)
 	}
+}
+
+// Listening returns the URL the server printed for scheme (http, tcp).
+func (p *ServerProcess) Listening(scheme string) (string, bool) {
+	u, ok := p.urls[scheme]
+	return u, ok
 }
 
 // Pid is the server's process id.
@@ -163,12 +177,15 @@ func (c Control) Stats(ctx context.Context) (ServerStats, error) {
 }
 
 // Start starts the server's generator: rate events/s in bursts of burst,
-// payload bytes each.
-func (c Control) Start(ctx context.Context, rate float64, burst, payload int) error {
+// payload bytes each, until stopped or, when count > 0, count events.
+func (c Control) Start(ctx context.Context, rate float64, burst, payload int, count uint64) error {
 	q := url.Values{
 		"rate":    {strconv.FormatFloat(rate, 'g', -1, 64)},
 		"burst":   {strconv.Itoa(burst)},
 		"payload": {strconv.Itoa(payload)},
+	}
+	if count > 0 {
+		q.Set("count", strconv.FormatUint(count, 10))
 	}
 	return c.do(ctx, http.MethodPost, "/control/start", q, nil)
 }

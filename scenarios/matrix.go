@@ -1,0 +1,90 @@
+package scenarios
+
+import "time"
+
+// Default is the matrix `make bench` runs: about ten minutes on a 2-core
+// machine. Edit a number here, or copy a scenario under a new name, to ask a
+// new question.
+var Default = Matrix{
+	{
+		Name: "fanout", Kind: FanOut,
+		Description: "one stream to many clients at a moderate rate (10 events/s)",
+		Clients:     []int{100, 1000, 5000},
+		Rates:       []float64{10},
+		Repetitions: 2,
+	},
+	{
+		Name: "saturation", Kind: Saturation,
+		Description: "100 clients; the rate steps up until p99 exceeds 50 ms or an event is lost",
+		Clients:     []int{100},
+		Rates:       []float64{100, 300, 1000, 2000, 4000, 8000},
+		P99Bound:    50 * time.Millisecond,
+		Duration:    4 * time.Second,
+	},
+	{
+		Name: "payload", Kind: Payload,
+		Description: "100 clients at 100 events/s with 64 B, 1 KiB and 16 KiB events",
+		Clients:     []int{100},
+		Rates:       []float64{100},
+		Payloads:    []int{64, 1024, 16384},
+	},
+	{
+		Name: "idle", Kind: Idle,
+		Description: "5000 connections and one event every 2 s: memory and heartbeat cost per connection",
+		Clients:     []int{5000},
+		Rates:       []float64{0.5},
+		Heartbeat:   time.Second,
+		// Polling at 2 s, the interval the scale targets use.
+		PollIntervals: []time.Duration{2 * time.Second},
+		Duration:      6 * time.Second,
+	},
+	{
+		Name: "poll-interval", Kind: PollInterval,
+		Description: "1000 pollers at 100 ms, 500 ms and 2 s beside SSE and WebSocket, 10 events/s",
+		Transports:  []string{Poll, SSE, WS},
+		Clients:     []int{1000},
+		Rates:       []float64{10},
+		PollIntervals: []time.Duration{
+			100 * time.Millisecond, 500 * time.Millisecond, 2 * time.Second,
+		},
+		Duration: 6 * time.Second,
+	},
+	{
+		Name: "poll-capacity", Kind: PollCapacity,
+		Description: "raw /poll request capacity with vegeta, constant open-loop rates (requests/s)",
+		Transports:  []string{Poll},
+		Clients:     []int{0},
+		Rates:       []float64{2000, 5000, 10000},
+		Payloads:    []int{1024},
+		Duration:    3 * time.Second,
+	},
+}
+
+// Quick is a reduced matrix for a first look in about a minute.
+var Quick = Matrix{
+	{
+		Name: "fanout", Kind: FanOut,
+		Description: "one stream to 200 clients at 10 events/s",
+		Clients:     []int{200},
+		Rates:       []float64{10},
+		Duration:    3 * time.Second,
+	},
+	{
+		Name: "saturation", Kind: Saturation,
+		Description: "50 clients; the rate steps up until p99 exceeds 50 ms or an event is lost",
+		Clients:     []int{50},
+		Rates:       []float64{500, 2000},
+		P99Bound:    50 * time.Millisecond,
+		Duration:    2 * time.Second,
+	},
+	{
+		Name: "poll-interval", Kind: PollInterval,
+		Description: "200 pollers at 100 ms and 1 s beside SSE and WebSocket",
+		Transports:  []string{Poll, SSE, WS},
+		Clients:     []int{200},
+		PollIntervals: []time.Duration{
+			100 * time.Millisecond, time.Second,
+		},
+		Duration: 3 * time.Second,
+	},
+}

@@ -1,0 +1,210 @@
+// Package scenarios declares what a benchmark run measures: named scenarios,
+// each a small table of transports, client counts, rates, payloads and
+// polling intervals that expands into cases. A user copies a scenario,
+// changes a number and has a new benchmark; nothing here runs anything.
+package scenarios
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Transports, in report order; tcp is the floor every other is set beside.
+const (
+	Poll = "poll"
+	SSE  = "sse"
+	WS   = "ws"
+	TCP  = "tcp"
+)
+
+// All is every transport, the floor included.
+var All = []string{Poll, SSE, WS, TCP}
+
+// Kinds of scenario. The kind tells the report which figure is the point.
+const (
+	// FanOut: latency and cost as the client count grows at a moderate rate.
+	FanOut = "fan-out"
+	// Saturation: the offered rate steps up until p99 breaks the bound or an
+	// event is lost; the report states the highest rate that held.
+	Saturation = "saturation"
+	// Payload: the same load with small, medium and large events.
+	Payload = "payload"
+	// Idle: connections held with almost no events: memory and heartbeat
+	// cost per connection.
+	Idle = "idle"
+	// PollInterval: what latency a poller accepts against what it costs.
+	PollInterval = "poll-interval"
+	// PollCapacity: the polling server's raw request capacity, measured with
+	// vegeta at constant open-loop rates.
+	PollCapacity = "poll-capacity"
+)
+
+// Scenario is one named experiment. Every list field is crossed with the
+// others; an empty list means the single default shown on the field.
+type Scenario struct {
+	Name        string
+	Kind        string
+	Description string
+	// Transports defaults to All.
+	Transports []string
+	// Clients defaults to [100].
+	Clients []int
+	// Rates, in events/s, default to [10]. For Saturation they are the steps,
+	// in increasing order.
+	Rates []float64
+	// Burst is events per scheduled instant; defaults to 1.
+	Burst int
+	// Payloads, in bytes, default to [64].
+	Payloads []int
+	// PollIntervals apply to polling clients; default [1s].
+	PollIntervals []time.Duration
+	// Warmup and Duration default to 1s and 5s.
+	Warmup, Duration time.Duration
+	// Repetitions of every case; defaults to 1. Reports show the spread.
+	Repetitions int
+	// P99Bound is the latency bound a Saturation step must keep.
+	P99Bound time.Duration
+	// Heartbeat overrides the server's SSE heartbeat interval (Idle).
+	Heartbeat time.Duration
+}
+
+// Case is one run of one transport in one configuration.
+type Case struct {
+	Scenario     *Scenario
+	Transport    string
+	Clients      int
+	Rate         float64
+	Payload      int
+	PollInterval time.Duration
+	Repetition   int // 1-based
+}
+
+// String names the case in progress bars and logs.
+func (c Case) String() string {
+	s := fmt.Sprintf("%s %s c=%d r=%g p=%d", c.Scenario.Name, c.Transport, c.Clients, c.Rate, c.Payload)
+	if c.Transport == Poll {
+		s += " i=" + c.PollInterval.String()
+	}
+	if c.Scenario.Repetitions > 1 {
+		s += fmt.Sprintf(" #%d", c.Repetition)
+	}
+	return s
+}
+
+// Step identifies a case's saturation ladder: cases equal in everything but
+// Rate and Repetition climb the same ladder.
+func (c Case) Step() string {
+	return fmt.Sprintf("%s/%s/%d/%d/%v/%d", c.Scenario.Name, c.Transport, c.Clients, c.Payload, c.PollInterval, c.Repetition)
+}
+
+func orDefault[T any](v []T, d ...T) []T {
+	if len(v) == 0 {
+		return d
+	}
+	return v
+}
+
+// WithDefaults returns s with every default filled in.
+func (s Scenario) WithDefaults() Scenario {
+	s.Transports = orDefault(s.Transports, All...)
+	s.Clients = orDefault(s.Clients, 100)
+	s.Rates = orDefault(s.Rates, 10)
+	s.Payloads = orDefault(s.Payloads, 64)
+	s.PollIntervals = orDefault(s.PollIntervals, time.Second)
+	if s.Burst <= 0 {
+		s.Burst = 1
+	}
+	if s.Warmup <= 0 {
+		s.Warmup = time.Second
+	}
+	if s.Duration <= 0 {
+		s.Duration = 5 * time.Second
+	}
+	if s.Repetitions <= 0 {
+		s.Repetitions = 1
+	}
+	return s
+}
+
+// Cases expands the scenario. Repetitions are interleaved (every case once,
+// then again), so a slow minute on a noisy machine spreads over all
+// transports instead of landing on one, and transports alternate within each
+// configuration for the same reason.
+func (s *Scenario) Cases() []Case {
+	var out []Case
+	for rep := 1; rep <= s.Repetitions; rep++ {
+		for _, clients := range s.Clients {
+			for _, payload := range s.Payloads {
+				for _, rate := range s.Rates {
+					for _, tr := range s.Transports {
+						intervals := []time.Duration{0}
+						if tr == Poll {
+							intervals = s.PollIntervals
+						}
+						for _, iv := range intervals {
+							out = append(out, Case{Scenario: s, Transport: tr, Clients: clients, Rate: rate,
+								Payload: payload, PollInterval: iv, Repetition: rep})
+						}
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// Matrix is an ordered set of scenarios.
+type Matrix []Scenario
+
+// Matrices are the named matrices `pushbench bench --matrix` accepts.
+var Matrices = map[string]Matrix{
+	"default": Default,
+	"quick":   Quick,
+}
+
+// Lookup returns the named matrix with defaults filled in.
+func Lookup(name string) (Matrix, error) {
+	m, ok := Matrices[name]
+	if !ok {
+		names := make([]string, 0, len(Matrices))
+		for n := range Matrices {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return nil, fmt.Errorf("unknown matrix %q (have %s)", name, strings.Join(names, ", "))
+	}
+	out := make(Matrix, len(m))
+	for i, s := range m {
+		out[i] = s.WithDefaults()
+	}
+	return out, nil
+}
+
+// Select keeps the scenarios whose names are listed (all when names is
+// empty) and reports an unknown name.
+func (m Matrix) Select(names []string) (Matrix, error) {
+	if len(names) == 0 {
+		return m, nil
+	}
+	var out Matrix
+	for _, n := range names {
+		i := slices.IndexFunc(m, func(s Scenario) bool { return s.Name == n })
+		if i < 0 {
+			return nil, fmt.Errorf("no scenario %q in this matrix", n)
+		}
+		out = append(out, m[i])
+	}
+	return out, nil
+}
+
+// Cases expands every scenario in order.
+func (m Matrix) Cases() []Case {
+	var out []Case
+	for i := range m {
+		out = append(out, m[i].Cases()...)
+	}
+	return out
+}
