@@ -41,5 +41,8 @@
 // a server shutting down closes with 1001 (going away).
 //
 // A subscriber that falls more than MaxLag events behind is disconnected and
-// counted; its client resumes from its cursor.
+// counted (an SSE response is cut off mid-stream, a WebSocket closed with
+// 1008); its client resumes from its cursor. A server shutting down ends every
+// stream (an SSE response simply ends, a WebSocket closes with 1001) and
+// answers new ones with 503 Service Unavailable.
 package servers

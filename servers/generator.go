@@ -84,6 +84,11 @@ func Generate(ctx context.Context, hub *Hub, s Schedule, start time.Time) error 
 			}
 			clear(batch)
 			batch = batch[:0]
+			// A generator far behind its schedule stays in this branch;
+			// it must still stop when asked.
+			if ctx.Err() != nil {
+				return nil
+			}
 			continue
 		}
 		timer.Reset(s.offset(k) - now)

@@ -45,9 +45,9 @@ type HubOptions struct {
 	// clients. Defaults to DefaultHistory.
 	History int
 	// MaxLag is the bound on each subscriber's queue: how many events it may
-	// be behind the head before the hub cuts it off. It is clamped to History
-	// so a cut-off client can always resume without a gap. Defaults to
-	// DefaultMaxLag.
+	// be behind the head when more are published before the hub cuts it off.
+	// It is clamped to half the History, leaving room for a burst, so a
+	// cut-off client can resume without a gap. Defaults to DefaultMaxLag.
 	MaxLag int
 }
 
@@ -84,7 +84,7 @@ func NewHub(opts *HubOptions) *Hub {
 	if o.MaxLag <= 0 {
 		o.MaxLag = DefaultMaxLag
 	}
-	o.MaxLag = min(o.MaxLag, o.History)
+	o.MaxLag = max(1, min(o.MaxLag, o.History/2))
 	return &Hub{
 		maxLag: uint64(o.MaxLag),
 		ring:   make([]*Entry, o.History),
@@ -124,12 +124,16 @@ func (h *Hub) Publish(entries ...*Entry) error {
 			return fmt.Errorf("%w: head %d, got seq %d", ErrNotNext, h.head, e.Seq)
 		}
 	}
+	// Lag is measured against the head before this publish: a subscriber
+	// that had taken everything is never cut off because one burst is larger
+	// than MaxLag, only one that was already MaxLag behind when more came.
+	prev := h.head
 	for _, e := range entries {
 		h.ring[e.Seq%uint64(len(h.ring))] = e
 	}
 	h.head += uint64(len(entries))
 	for s := range h.subs {
-		if h.head-s.cursor.Load() > h.maxLag {
+		if prev-s.cursor.Load() > h.maxLag {
 			h.drop(s, ErrSlow)
 			h.slow.Add(1)
 			continue

@@ -1,0 +1,388 @@
+package servers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Transport names, as New and the serve command take them.
+const (
+	TransportPoll = "poll"
+	TransportSSE  = "sse"
+	TransportWS   = "ws"
+)
+
+// Transports lists every transport New can mount.
+var Transports = []string{TransportPoll, TransportSSE, TransportWS}
+
+// ErrGeneratorRunning refuses a Start while the generator is publishing.
+var ErrGeneratorRunning = errors.New("servers: generator already running")
+
+// maxControlPayload bounds the payload /control/start accepts: the hub keeps
+// History events, and each is encoded once and held.
+const maxControlPayload = 1 << 20
+
+// streamBatch is the most events a streaming transport takes from its
+// subscription at once. The hub measures lag at the cursor, which advances
+// when events are taken, not when they are written, so a bounded batch keeps
+// a stalled connection from hiding its lag in its own buffer.
+const streamBatch = 64
+
+// Server serves the transports over one hub, plus health, statistics and the
+// control of a generator it owns. It is a convenience wrapper: each transport
+// is also usable on its own (NewPoll, NewSSE, NewWS).
+type Server struct {
+	hub     *Hub
+	mux     *http.ServeMux
+	poll    pollCounters
+	sse, ws streamCounters
+	streams streamGroup
+
+	mu     sync.Mutex // guards gen and closed; never held while waiting
+	gen    *generatorRun
+	closed bool
+}
+
+var _ http.Handler = (*Server)(nil)
+
+// generatorRun is one Generate goroutine the Server started.
+type generatorRun struct {
+	cancel context.CancelFunc
+	done   chan struct{} // closed when Generate returns
+	err    error         // what Generate returned; read after done
+}
+
+// New serves hub over the named transports (every one of Transports when none
+// is named) at /poll, /sse and /ws, with /healthz, /stats, POST
+// /control/start and POST /control/stop. A nil o means defaults. New panics on
+// a transport name it does not know, as http.ServeMux does on a bad pattern:
+// callers validate what users type.
+func New(hub *Hub, o *Options, transports ...string) *Server {
+	opts := o.withDefaults()
+	if len(transports) == 0 {
+		transports = Transports
+	}
+	s := &Server{hub: hub, mux: http.NewServeMux()}
+	for _, t := range transports {
+		switch t {
+		case TransportPoll:
+			s.mux.Handle("/poll", newPoll(hub, opts, &s.poll))
+		case TransportSSE:
+			s.mux.Handle("/sse", newSSE(hub, opts, &s.sse, &s.streams))
+		case TransportWS:
+			s.mux.Handle("/ws", newWS(hub, opts, &s.ws, &s.streams))
+		default:
+			panic(fmt.Sprintf("servers: unknown transport %q", t))
+		}
+	}
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header()["Content-Type"] = []string{"text/plain; charset=utf-8"}
+		_, _ = w.Write([]byte("ok")) // a failed write has nobody to tell
+	})
+	s.mux.HandleFunc("GET /stats", s.serveStats)
+	s.mux.HandleFunc("POST /control/start", s.serveStart)
+	s.mux.HandleFunc("POST /control/stop", s.serveStop)
+	return s
+}
+
+// ServeHTTP routes a request: 404 for a path New did not mount, 405 with an
+// Allow header for a method the path does not take.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Start publishes events on schedule sch, from now, in a goroutine the Server
+// owns, until Stop, Close or the schedule's Count. It returns the seq of the
+// first event it will publish, ErrGeneratorRunning if a generator is still
+// publishing, or ErrClosed after Close.
+func (s *Server) Start(sch Schedule) (first uint64, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, ErrClosed
+	}
+	if g := s.gen; g != nil {
+		select {
+		case <-g.done: // finished its Count: a new run may follow
+			g.cancel()
+		default:
+			return 0, ErrGeneratorRunning
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	g := &generatorRun{cancel: cancel, done: make(chan struct{})}
+	first = s.hub.Head() + 1 // nothing else publishes, so Generate starts here too
+	go func() {
+		defer close(g.done)
+		g.err = Generate(ctx, s.hub, sch, time.Now())
+	}()
+	s.gen = g
+	return first, nil
+}
+
+// Stop stops the generator, if one runs, and waits for it. It returns the
+// newest seq published and the error the generator failed with, if any.
+func (s *Server) Stop() (head uint64, err error) {
+	s.mu.Lock()
+	g := s.gen
+	s.mu.Unlock()
+	// Wait without the lock, so that Close can still close the hub under a
+	// generator too busy to look at its context.
+	if g != nil {
+		g.cancel()
+		<-g.done
+		err = g.err
+		s.mu.Lock()
+		if s.gen == g { // Start refused to replace it until now
+			s.gen = nil
+		}
+		s.mu.Unlock()
+	}
+	return s.hub.Head(), err
+}
+
+// Close stops the generator and closes the hub, which ends every stream, and
+// waits for the stream handlers to return: http.Server.Shutdown waits for
+// SSE responses but not for hijacked WebSocket connections. A stream stuck in
+// a write to a client that stopped reading holds Close up to its
+// WriteTimeout. Call it before Shutdown. Close may be called more than once.
+func (s *Server) Close() {
+	s.mu.Lock()
+	s.closed = true
+	g := s.gen
+	s.mu.Unlock()
+	if g != nil {
+		g.cancel()
+	}
+	// Closing the hub also stops a generator that is too far behind to look
+	// at its context: its next Publish fails.
+	s.hub.Close()
+	if g != nil {
+		<-g.done
+	}
+	s.streams.closeAndWait()
+}
+
+// Stats is what /stats answers.
+type Stats struct {
+	Hub        HubStats       `json:"hub"`
+	Transports TransportStats `json:"transports"`
+	Process    ProcessStats   `json:"process"`
+}
+
+// TransportStats counts each transport's traffic. A transport the Server does
+// not mount reports zeros.
+type TransportStats struct {
+	SSE  StreamStats `json:"sse"`
+	WS   StreamStats `json:"ws"`
+	Poll PollStats   `json:"poll"`
+}
+
+// StreamStats counts a streaming transport's connections.
+type StreamStats struct {
+	// Active is the number of streams open now.
+	Active int64 `json:"active"`
+	// Total is the number of streams ever opened.
+	Total uint64 `json:"total"`
+	// SlowDisconnects counts streams ended for a slow client: cut off by the
+	// hub for lagging, or a write that missed its deadline.
+	SlowDisconnects uint64 `json:"slow_disconnects"`
+}
+
+// PollStats counts poll requests.
+type PollStats struct {
+	// Requests counts GET and HEAD requests, refused ones included.
+	Requests uint64 `json:"requests"`
+	// Empty counts 204 answers: nothing new.
+	Empty uint64 `json:"empty"`
+}
+
+// Stats returns the hub's, the transports' and the process's figures.
+func (s *Server) Stats() Stats {
+	return Stats{
+		Hub: s.hub.Stats(),
+		Transports: TransportStats{
+			SSE:  s.sse.snapshot(),
+			WS:   s.ws.snapshot(),
+			Poll: s.poll.snapshot(),
+		},
+		Process: processStats(),
+	}
+}
+
+func (s *Server) serveStats(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, s.Stats())
+}
+
+// serveStart answers POST /control/start?rate=R&burst=B&payload=P&count=N.
+// A missing parameter takes Schedule's default; payload=0 means empty data.
+func (s *Server) serveStart(w http.ResponseWriter, r *http.Request) {
+	sch, err := parseSchedule(r)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	first, err := s.Start(sch)
+	switch {
+	case errors.Is(err, ErrGeneratorRunning):
+		http.Error(w, "generator already running: POST /control/stop first", http.StatusConflict)
+	case err != nil:
+		refuse(w, err)
+	default:
+		writeJSON(w, struct {
+			First uint64 `json:"first"`
+		}{first})
+	}
+}
+
+// serveStop answers POST /control/stop with {"head":N}.
+func (s *Server) serveStop(w http.ResponseWriter, _ *http.Request) {
+	head, err := s.Stop()
+	if err != nil {
+		http.Error(w, "generator failed: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	writeJSON(w, struct {
+		Head uint64 `json:"head"`
+	}{head})
+}
+
+// parseSchedule reads /control/start's parameters strictly: a typo must not
+// silently run a different benchmark.
+func parseSchedule(r *http.Request) (Schedule, error) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return Schedule{}, fmt.Errorf("bad query: %w", err)
+	}
+	var sch Schedule
+	for k, vs := range q {
+		if len(vs) != 1 {
+			return Schedule{}, fmt.Errorf("parameter %s given %d times", k, len(vs))
+		}
+		v := vs[0]
+		switch k {
+		case "rate":
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f <= 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+				return Schedule{}, fmt.Errorf("bad rate %q: want events per second > 0", clip(v))
+			}
+			sch.Rate = f
+		case "burst":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return Schedule{}, fmt.Errorf("bad burst %q: want an integer >= 1", clip(v))
+			}
+			sch.Burst = n
+		case "payload":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > maxControlPayload {
+				return Schedule{}, fmt.Errorf("bad payload %q: want bytes from 0 to %d", clip(v), maxControlPayload)
+			}
+			sch.Payload = n
+			if n == 0 {
+				sch.Payload = -1 // Schedule reads 0 as "default" and below 0 as empty
+			}
+		case "count":
+			n, err := strconv.ParseUint(v, 10, 64)
+			if err != nil {
+				return Schedule{}, fmt.Errorf("bad count %q: want a non-negative integer (0: unbounded)", clip(v))
+			}
+			sch.Count = n
+		default:
+			return Schedule{}, fmt.Errorf("unknown parameter %q: want rate, burst, payload, count", clip(k))
+		}
+	}
+	return sch, nil
+}
+
+// writeJSON answers 200 with v encoded.
+func writeJSON(w http.ResponseWriter, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header()["Content-Type"] = hdrJSON
+	w.Header()["Cache-Control"] = hdrNoStore
+	_, _ = w.Write(append(b, '\n')) // a failed write has nobody to tell
+}
+
+// pollCounters counts the polling transport's requests.
+type pollCounters struct {
+	requests, empty atomic.Uint64
+}
+
+func (c *pollCounters) snapshot() PollStats {
+	return PollStats{Requests: c.requests.Load(), Empty: c.empty.Load()}
+}
+
+// streamCounters counts a streaming transport's connections. Handlers update
+// it with atomics, so /stats never waits on a stream.
+type streamCounters struct {
+	active      atomic.Int64
+	total, slow atomic.Uint64
+}
+
+// opened counts a stream that has started.
+func (c *streamCounters) opened() {
+	c.total.Add(1)
+	c.active.Add(1)
+}
+
+// closed counts a stream that ended because of why.
+func (c *streamCounters) closed(why error) {
+	if isSlow(why) {
+		c.slow.Add(1)
+	}
+	c.active.Add(-1)
+}
+
+func (c *streamCounters) snapshot() StreamStats {
+	return StreamStats{Active: c.active.Load(), Total: c.total.Load(), SlowDisconnects: c.slow.Load()}
+}
+
+// isSlow says whether a stream ended because its client did not keep up:
+// the hub cut it off, or a write to it missed its deadline.
+func isSlow(err error) bool {
+	var ne net.Error
+	return errors.Is(err, ErrSlow) || (errors.As(err, &ne) && ne.Timeout())
+}
+
+// streamGroup tracks running stream handlers so that Close can wait for
+// them. Unlike a bare WaitGroup it refuses new members once closing, so no
+// Add can race with the Wait.
+type streamGroup struct {
+	mu      sync.Mutex
+	closing bool
+	wg      sync.WaitGroup
+}
+
+// enter registers a stream handler; false means the server is closing.
+func (g *streamGroup) enter() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closing {
+		return false
+	}
+	g.wg.Add(1)
+	return true
+}
+
+// leave unregisters a handler that entered.
+func (g *streamGroup) leave() { g.wg.Done() }
+
+// closeAndWait refuses new handlers and waits for the running ones.
+func (g *streamGroup) closeAndWait() {
+	g.mu.Lock()
+	g.closing = true
+	g.mu.Unlock()
+	g.wg.Wait()
+}
