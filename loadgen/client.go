@@ -24,8 +24,9 @@ const (
 	WS   = "ws"
 )
 
-// Transports lists every transport in report order.
-var Transports = []string{Poll, SSE, WS}
+// Transports lists every transport in report order; TCP is the floor (see
+// tcp.go) the others are measured against.
+var Transports = []string{Poll, SSE, WS, TCP}
 
 // Defaults for Options.
 const (
@@ -57,8 +58,8 @@ type Options struct {
 	// SSERetry is the SSE client's reconnection delay until the server sends
 	// retry:. Defaults to DefaultSSERetry.
 	SSERetry time.Duration
-	// BackoffMin and BackoffMax bound the WebSocket client's exponential
-	// backoff, with full jitter. Default to DefaultBackoffMin and
+	// BackoffMin and BackoffMax bound the WebSocket and TCP clients'
+	// exponential backoff, with full jitter. Default to DefaultBackoffMin and
 	// DefaultBackoffMax.
 	BackoffMin, BackoffMax time.Duration
 	// ReadTimeout is how long a connection may be silent (no event, heartbeat
@@ -118,6 +119,8 @@ func New(transport, base string, t *Tracker, o *Options) (Client, error) {
 		return newSSEClient(base, t, opts)
 	case WS:
 		return newWSClient(base, t, opts)
+	case TCP:
+		return newTCPClient(base, t, opts)
 	}
-	return nil, fmt.Errorf("%w %q (want poll, sse or ws)", ErrUnknownTransport, transport)
+	return nil, fmt.Errorf("%w %q (want poll, sse, ws or tcp)", ErrUnknownTransport, transport)
 }

@@ -19,6 +19,10 @@ import (
 type Dialer struct {
 	Sources []net.IP
 	Timeout time.Duration // per connect; 0 means 10 s
+	// Base, if set, opens the underlying connections instead of a
+	// net.Dialer (Sources and Timeout then do not apply): a test or fault
+	// scenario wraps connections while the Dialer still counts them.
+	Base func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	next        atomic.Uint64
 	attempted   atomic.Uint64
@@ -49,7 +53,11 @@ func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 	}
 	d.attempted.Add(1)
 	start := time.Now()
-	c, err := nd.DialContext(ctx, network, addr)
+	dial := nd.DialContext
+	if d.Base != nil {
+		dial = d.Base
+	}
+	c, err := dial(ctx, network, addr)
 	if err != nil {
 		d.failed.Add(1)
 		return nil, err

@@ -24,8 +24,8 @@ type FleetConfig struct {
 	Clients int
 	// After is the cursor every client starts from.
 	After uint64
-	// Options configures every client. Its Dial is replaced by the fleet's
-	// counting Dialer.
+	// Options configures every client. Its Dial, if set, opens the
+	// connections underneath the fleet's counting Dialer.
 	Options Options
 	// Sources are local addresses connections rotate over (see Dialer).
 	Sources []net.IP
@@ -63,6 +63,7 @@ func StartFleet(ctx context.Context, cfg FleetConfig) (*Fleet, error) {
 	}
 	f := &Fleet{cfg: cfg, dialer: NewDialer(cfg.Sources...), lat: NewLatency()}
 	opts := cfg.Options
+	f.dialer.Base = opts.Dial
 	opts.Dial = f.dialer.DialContext
 	clients := make([]Client, cfg.Clients)
 	for i := range clients {

@@ -1,8 +1,458 @@
 package loadgen
 
-import "errors"
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
-// placeholder: replaced by the real client.
+	"github.com/gorilla/websocket"
+
+	"github.com/pushbench/pushbench/event"
+)
+
+// Errors the WebSocket client gives up with. Anything else (a refused or
+// dropped connection, a 5xx handshake, a close for going away, overload or
+// restart) is transient: the client reconnects with Backoff.
+var (
+	// ErrWSRejected is a handshake the server answered with a status other
+	// than 101 Switching Protocols and 5xx: a 4xx says the request itself is
+	// wrong (a bad cursor, a wrong path), so repeating it cannot help.
+	ErrWSRejected = errors.New("loadgen: websocket handshake rejected")
+	// ErrWSProtocol is a connection that broke the protocol in a way a
+	// reconnect would only repeat: a close with 1002 (protocol error), 1003
+	// (unsupported data), 1007 (invalid payload), 1009 (message too big) or
+	// 1010 (missing extension), or a message longer than WSReadLimit.
+	ErrWSProtocol = errors.New("loadgen: websocket protocol error")
+
+	// errTooLong is readInto's refusal of a message longer than its limit.
+	errTooLong = errors.New("loadgen: message too long")
+)
+
+// WSReadLimit is the longest message the WebSocket client accepts, in bytes.
+// Events are at most ~17 KiB; the limit only stops a broken server from
+// making a client buffer without bound.
+const WSReadLimit = 1 << 20
+
+// Tuning that is not worth an option.
+const (
+	// closeGrace bounds the goodbye close frame sent when ctx ends: it is a
+	// courtesy to the server, and Run must return promptly even when the
+	// server has stopped reading.
+	closeGrace = 100 * time.Millisecond
+	// retainBuf is the largest message buffer a client keeps between
+	// messages. An event always fits, so the WebSocket client reads without
+	// allocating; a poll answer with a big batch may not, and is then read
+	// into a fresh buffer rather than pinning its size to an idle client.
+	retainBuf = 32 << 10
+)
+
+// wsWritePool is shared by every WebSocket connection. The client only sends
+// control frames, which gorilla writes without the write buffer, so with a
+// pool no connection ever holds a write buffer of its own.
+var wsWritePool = &sync.Pool{}
+
+// Backoff is the WebSocket client's reconnection policy, written the way a
+// careful browser page writes it: exponential backoff with full jitter. The
+// n-th consecutive failed connection (n = 0, 1, …) is followed by a pause
+// drawn uniformly from [0, min(Max, Min·2ⁿ)]. Full jitter spreads clients
+// that lost their connections at the same instant (a server restart) over
+// the whole window instead of sending them back in synchronised waves.
+// Reset starts over at Min; the client calls it after a connection that
+// delivered at least one message, so a healthy connection that drops is
+// retried quickly while a server that keeps refusing is asked less and less
+// often.
+//
+// The zero value is not useful; set Min and Max (0 < Min ≤ Max).
+type Backoff struct {
+	Min, Max time.Duration
+	ceiling  time.Duration // bound of the next pause; 0 means Min
+}
+
+// Ceiling is the upper bound of the next pause.
+func (b *Backoff) Ceiling() time.Duration {
+	if b.ceiling <= 0 {
+		return min(b.Min, b.Max)
+	}
+	return b.ceiling
+}
+
+// Next returns the pause before the next attempt and doubles the bound for
+// the one after, up to Max. int64n(n) must return a uniform value in [0, n),
+// as rand.Int64N does; tests pass a seeded source's method.
+func (b *Backoff) Next(int64n func(n int64) int64) time.Duration {
+	c := b.Ceiling()
+	if c > b.Max/2 { // doubling would pass Max, or overflow
+		b.ceiling = b.Max
+	} else {
+		b.ceiling = 2 * c
+	}
+	if c <= 0 {
+		return 0
+	}
+	return time.Duration(int64n(int64(min(c, math.MaxInt64-1)) + 1))
+}
+
+// Reset makes the next pause bounded by Min again.
+func (b *Backoff) Reset() { b.ceiling = 0 }
+
+// wsClient is a page that keeps one WebSocket open to /ws and reopens it
+// from its cursor whenever it drops.
+type wsClient struct {
+	t      *Tracker
+	o      Options
+	addr   string // host:port to dial
+	prefix string // ws://host:port/ws?after=
+	dialer websocket.Dialer
+
+	// buf is the one message buffer, reused across messages and
+	// connections.
+	buf []byte
+	// setAt is when the read deadline was last pushed forward; see touch.
+	setAt time.Time
+}
+
+// newWSClient returns a WebSocket client of the server at base
+// (http://host:port or https://…), which it reaches at /ws.
 func newWSClient(base string, t *Tracker, o Options) (Client, error) {
-	return nil, errors.New("ws client: not yet written")
+	u, err := url.Parse(base)
+	if err != nil {
+		return nil, fmt.Errorf("loadgen: ws client: base %q: %w", base, err)
+	}
+	switch u.Scheme {
+	case "http":
+		u.Scheme = "ws"
+	case "https":
+		u.Scheme = "wss"
+	default:
+		return nil, fmt.Errorf("loadgen: ws client: base %q: scheme must be http or https", base)
+	}
+	addr := u.Host
+	if u.Port() == "" {
+		port := "80"
+		if u.Scheme == "wss" {
+			port = "443"
+		}
+		addr = net.JoinHostPort(u.Hostname(), port)
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/ws"
+	u.RawPath, u.RawQuery, u.Fragment = "", "", ""
+	return &wsClient{
+		t:      t,
+		o:      o,
+		addr:   addr,
+		prefix: u.String() + "?after=",
+		dialer: websocket.Dialer{
+			ReadBufferSize:  o.ReadBuffer,
+			WriteBufferSize: 256,
+			WriteBufferPool: wsWritePool,
+			// The handshake is the server's first answer; it gets as
+			// long as any other silence.
+			HandshakeTimeout: o.ReadTimeout,
+			// Proxy is nil: loopback benchmarks never go through one.
+		},
+	}, nil
+}
+
+// Run keeps a connection open until ctx ends, pausing between connections
+// as Backoff says. It returns nil when ctx ends, or an ErrWSRejected or
+// ErrWSProtocol error when the server leaves nothing to retry.
+func (c *wsClient) Run(ctx context.Context) error {
+	b := Backoff{Min: c.o.BackoffMin, Max: c.o.BackoffMax}
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		delivered, err := c.session(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if errors.Is(err, ErrWSRejected) || errors.Is(err, ErrWSProtocol) {
+			return err
+		}
+		if delivered {
+			b.Reset()
+		}
+		if !pauseCtx(ctx, timer, b.Next(rand.Int64N)) {
+			return nil
+		}
+	}
+}
+
+// session makes one connection and reads it until it ends. delivered reports
+// whether it carried at least one data message. The error says why it ended:
+// ErrWSRejected and ErrWSProtocol are final, anything else is a reason to
+// reconnect.
+func (c *wsClient) session(ctx context.Context) (delivered bool, err error) {
+	c.t.Attempt()
+	conn, stop, err := c.connect(ctx)
+	if stop != nil {
+		defer stop()
+	}
+	if err != nil {
+		return false, err
+	}
+	defer func() {
+		// Whether or not the guard already closed it, the connection is
+		// finished; a close error cannot change the session's outcome.
+		_ = conn.Close()
+	}()
+	c.t.Connected()
+	return c.read(ctx, conn)
+}
+
+// connect dials and completes the handshake on a short-lived goroutine of
+// its own, and waits for it.
+//
+// That is for memory, not concurrency. The handshake's call chain is deep
+// (gorilla's DialContext alone has a 1 KiB frame) and grows the stack of
+// whichever goroutine runs it to 8 KiB; the runtime shrinks a stack only when
+// less than a quarter of it is in use, which the blocked read (~1.8 KiB of
+// frames plus the runtime's reserve) never is. Run's goroutine, which waits in that read for the whole life of
+// an idle connection, thus keeps a 4 KiB stack instead of 8.
+func (c *wsClient) connect(ctx context.Context) (conn *websocket.Conn, stop func() bool, err error) {
+	type result struct {
+		conn *websocket.Conn
+		stop func() bool
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		conn, stop, err := c.handshake(ctx)
+		done <- result{conn, stop, err}
+	}()
+	// No select on ctx: the guard ends the handshake promptly when ctx
+	// ends, and the goroutine is to be waited for either way.
+	r := <-done
+	return r.conn, r.stop, r.err
+}
+
+// handshake dials and completes the handshake. stop, if not nil, disarms the
+// connection's guard, which ends the connection when ctx ends so that no
+// handshake or read blocks Run. The guard is armed as soon as the TCP
+// connection exists, because gorilla's handshake watches only its deadline,
+// not ctx; once the handshake is done it sends a close frame before closing,
+// as a page being closed does.
+func (c *wsClient) handshake(ctx context.Context) (conn *websocket.Conn, stop func() bool, err error) {
+	dctx, cancel := context.WithTimeout(ctx, c.o.ReadTimeout)
+	defer cancel()
+	nc, err := c.o.Dial(dctx, "tcp", c.addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	var ws atomic.Pointer[websocket.Conn]
+	stop = watchCtx(ctx, func() {
+		if w := ws.Load(); w != nil {
+			// Best effort by design: the TCP close below ends the
+			// connection whether or not the server hears goodbye.
+			_ = w.WriteControl(websocket.CloseMessage,
+				websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""),
+				time.Now().Add(closeGrace))
+		}
+		_ = nc.Close() // unblocks the reader; a second close is harmless
+	})
+	d := c.dialer
+	d.NetDialContext = func(context.Context, string, string) (net.Conn, error) { return nc, nil }
+	conn, resp, err := d.DialContext(ctx, c.prefix+strconv.FormatUint(c.t.Cursor(), 10), nil)
+	if err != nil {
+		return nil, stop, handshakeError(err, resp)
+	}
+	ws.Store(conn)
+	return conn, stop, nil
+}
+
+// read accounts for conn's messages until it fails. delivered reports whether
+// there was at least one.
+func (c *wsClient) read(ctx context.Context, conn *websocket.Conn) (delivered bool, err error) {
+	conn.SetReadLimit(WSReadLimit)
+	c.setAt = time.Time{}
+	if err := c.touch(ctx, conn, time.Now()); err != nil {
+		return false, err
+	}
+	// A server ping is proof of life too: refresh the deadline, then answer
+	// with the default handler's pong.
+	pong := conn.PingHandler()
+	conn.SetPingHandler(func(data string) error {
+		if err := c.touch(ctx, conn, time.Now()); err != nil {
+			return err
+		}
+		return pong(data)
+	})
+
+	for {
+		typ, r, err := conn.NextReader()
+		if err != nil {
+			return delivered, closeError(err)
+		}
+		c.buf, err = readInto(c.buf, r, WSReadLimit)
+		if err != nil {
+			return delivered, closeError(err)
+		}
+		now := time.Now()
+		delivered = true
+		if typ == websocket.TextMessage {
+			accountMsg(c.t, &c.o, c.buf, now.UnixNano())
+		} else {
+			c.t.Malformed() // the protocol sends events as text only
+		}
+		if cap(c.buf) > retainBuf {
+			c.buf = nil
+		}
+		if err := c.touch(ctx, conn, now); err != nil {
+			return delivered, err
+		}
+	}
+}
+
+// touch pushes the read deadline forward after activity at now. Moving a
+// deadline costs a timer update, too much for every event at high rates, so
+// it moves only once an eighth of ReadTimeout has passed since the last move,
+// and by ReadTimeout plus that eighth: a connection is called dead after
+// between ReadTimeout and 9/8 ReadTimeout of silence, never sooner.
+//
+// After moving it, touch checks ctx: the guard that stops the reader on
+// cancellation may have run just before, and the new deadline would otherwise
+// leave the read blocked.
+func (c *wsClient) touch(ctx context.Context, conn *websocket.Conn, now time.Time) error {
+	slack := c.o.ReadTimeout / 8
+	if now.Sub(c.setAt) < slack {
+		return nil
+	}
+	c.setAt = now
+	if err := conn.SetReadDeadline(now.Add(c.o.ReadTimeout + slack)); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// handshakeError classifies a failed dial or handshake.
+func handshakeError(err error, resp *http.Response) error {
+	if !errors.Is(err, websocket.ErrBadHandshake) || resp == nil {
+		return err // network trouble: retry
+	}
+	// gorilla keeps up to 1 KiB of the body for exactly this.
+	body, rerr := io.ReadAll(io.LimitReader(resp.Body, 512))
+	if rerr != nil {
+		body = []byte("(body unreadable: " + rerr.Error() + ")")
+	}
+	if resp.StatusCode >= 500 {
+		return fmt.Errorf("loadgen: websocket handshake: %s: %q", resp.Status, bytes.TrimSpace(body))
+	}
+	return fmt.Errorf("%w: %s: %q", ErrWSRejected, resp.Status, bytes.TrimSpace(body))
+}
+
+// closeError marks the read errors that end the client.
+func closeError(err error) error {
+	if errors.Is(err, websocket.ErrReadLimit) {
+		return fmt.Errorf("%w: message longer than %d bytes", ErrWSProtocol, WSReadLimit)
+	}
+	if websocket.IsCloseError(err,
+		websocket.CloseProtocolError,
+		websocket.CloseUnsupportedData,
+		websocket.CloseInvalidFramePayloadData,
+		websocket.CloseMessageTooBig,
+		websocket.CloseMandatoryExtension) {
+		return fmt.Errorf("%w: %w", ErrWSProtocol, err)
+	}
+	return err
+}
+
+// Helpers shared with the polling client.
+
+// accountMsg accounts for one message that is either an event or a gap
+// signal, as WebSocket and SSE carry them.
+func accountMsg(t *Tracker, o *Options, msg []byte, now int64) {
+	g, ok, err := event.DecodeGap(msg)
+	switch {
+	case !ok:
+		accountEvent(t, o, msg, now)
+	case err != nil:
+		t.Malformed()
+	default:
+		t.Gap(g)
+	}
+}
+
+// accountEvent accounts for one message that should be an event.
+func accountEvent(t *Tracker, o *Options, msg []byte, now int64) {
+	if o.Observe != nil {
+		o.Observe(msg)
+	}
+	h, err := event.DecodeHeader(msg)
+	if err != nil {
+		t.Malformed()
+		return
+	}
+	t.Event(h, now)
+}
+
+// readInto reads r to EOF into buf's storage, growing it as needed, and
+// returns the filled slice. Reusing one buffer is what lets a client read
+// event after event without allocating.
+func readInto(buf []byte, r io.Reader, limit int) ([]byte, error) {
+	buf = buf[:0]
+	for {
+		if len(buf) == cap(buf) {
+			// Double, but to no more than one byte past the limit: that
+			// byte tells a message of exactly limit bytes from a longer one.
+			buf = slices.Grow(buf, min(max(512, len(buf)), limit+1-len(buf)))
+		}
+		n, err := r.Read(buf[len(buf):min(cap(buf), limit+1)])
+		buf = buf[:len(buf)+n]
+		if len(buf) > limit {
+			return buf, errTooLong
+		}
+		if errors.Is(err, io.EOF) {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
+// watchCtx runs f in its own goroutine when ctx ends, typically to close a
+// connection so that a blocked read returns. stop cancels it and reports
+// whether f was prevented from running; if f had started, stop first waits
+// for it to finish, so no goroutine outlives the caller.
+func watchCtx(ctx context.Context, f func()) (stop func() bool) {
+	done := make(chan struct{})
+	cancel := context.AfterFunc(ctx, func() {
+		defer close(done)
+		f()
+	})
+	return func() bool {
+		if cancel() {
+			return true
+		}
+		<-done
+		return false
+	}
+}
+
+// pauseCtx waits for d on timer (stopped, and left stopped) unless ctx ends
+// first. It reports whether the full pause elapsed.
+func pauseCtx(ctx context.Context, timer *time.Timer, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	timer.Reset(d)
+	select {
+	case <-ctx.Done():
+		timer.Stop()
+		return false
+	case <-timer.C:
+		return true
+	}
 }

@@ -1,0 +1,440 @@
+package loadgen
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/pushbench/pushbench/event"
+)
+
+// sseNoLeaks fails the test if it leaves goroutines behind. Call it first:
+// cleanups run last-in first-out, so the check runs after every server the
+// test starts has been closed.
+func sseNoLeaks(t *testing.T) {
+	t.Helper()
+	opt := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
+}
+
+// sseTestEvent is the canonical JSON of event seq, with a fixed time so tests
+// can compare bytes.
+func sseTestEvent(seq uint64) []byte {
+	return event.Event{Seq: seq, At: 1_700_000_000_000_000_000 + int64(seq), Type: "tick", Data: "payload"}.AppendJSON(nil)
+}
+
+// sseTestFrame is event seq as the SSE server frames it.
+func sseTestFrame(seq uint64) string {
+	return fmt.Sprintf("id: %d\nevent: tick\ndata: %s\n\n", seq, sseTestEvent(seq))
+}
+
+// sseServer serves handle on /sse, numbering connections from 1.
+func sseServer(t *testing.T, handle func(w http.ResponseWriter, r *http.Request, conn int)) (srv *httptest.Server, conns *atomic.Int64) {
+	t.Helper()
+	conns = new(atomic.Int64)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/sse", func(w http.ResponseWriter, r *http.Request) {
+		handle(w, r, int(conns.Add(1)))
+	})
+	srv = httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv, conns
+}
+
+// sseSend starts a 200 text/event-stream response if none is started yet,
+// writes parts and flushes. It reports whether the client is still there.
+func sseSend(w http.ResponseWriter, parts ...string) bool {
+	if w.Header().Get("Content-Type") == "" {
+		w.Header().Set("Content-Type", "text/event-stream")
+	}
+	for _, p := range parts {
+		if _, err := io.WriteString(w, p); err != nil {
+			return false
+		}
+	}
+	return http.NewResponseController(w).Flush() == nil
+}
+
+// runSSE runs c until the returned stop is called; stop cancels, waits for
+// Run and returns its error. Run must return within a second of the cancel.
+func runSSE(t *testing.T, c Client) (stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- c.Run(ctx) }()
+	var once sync.Once
+	var err error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case err = <-errc:
+			case <-time.After(time.Second):
+				t.Fatal("Run did not return within 1s of the cancel")
+			}
+		})
+		return err
+	}
+	t.Cleanup(func() { _ = stop() }) // a test that failed early still stops it
+	return stop
+}
+
+func sseWaitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func newTestSSEClient(t *testing.T, base string, tr *Tracker, o *Options) Client {
+	t.Helper()
+	c, err := New(SSE, base, tr, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestSSEClientDelivers(t *testing.T) {
+	sseNoLeaks(t)
+	srv, _ := sseServer(t, func(w http.ResponseWriter, r *http.Request, conn int) {
+		for h, want := range map[string]string{"Accept": "text/event-stream", "Cache-Control": "no-cache", "Last-Event-ID": ""} {
+			if got := r.Header.Get(h); got != want {
+				t.Errorf("%s: %q, want %q", h, got, want)
+			}
+		}
+		if r.URL.RawQuery != "after=0" {
+			t.Errorf("query %q, want after=0", r.URL.RawQuery)
+		}
+		w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
+		if !sseSend(w, "retry: 1000\n\n: hb\n\n", sseTestFrame(1), sseTestFrame(2), strings.ReplaceAll(sseTestFrame(3), "\n", "\r\n")) {
+			return
+		}
+		<-r.Context().Done()
+	})
+	var mu sync.Mutex
+	var seen []string
+	tr := NewTracker(0, NewLatency(), 0)
+	stop := runSSE(t, newTestSSEClient(t, srv.URL, tr, &Options{Observe: func(msg []byte) {
+		mu.Lock()
+		seen = append(seen, string(msg))
+		mu.Unlock()
+	}}))
+	sseWaitFor(t, "3 events", func() bool { return tr.Delivered() == 3 })
+	if err := stop(); err != nil {
+		t.Fatalf("Run = %v, want nil after cancel", err)
+	}
+	if got, want := tr.Counts(3), (Counts{Expected: 3, Delivered: 3, Attempts: 1, Connects: 1}); got != want {
+		t.Fatalf("counts %+v\nwant %+v", got, want)
+	}
+	want := []string{string(sseTestEvent(1)), string(sseTestEvent(2)), string(sseTestEvent(3))}
+	if strings.Join(seen, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("observed\n%s\nwant\n%s", strings.Join(seen, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestSSEClientReconnectsWithLastEventID(t *testing.T) {
+	sseNoLeaks(t)
+	var closedAt atomic.Int64
+	srv, conns := sseServer(t, func(w http.ResponseWriter, r *http.Request, conn int) {
+		// The URL never changes: the cursor from construction, not the
+		// one the client has reached.
+		if r.URL.RawQuery != "after=10" {
+			t.Errorf("connection %d: query %q, want after=10", conn, r.URL.RawQuery)
+		}
+		switch conn {
+		case 1:
+			if id := r.Header.Get("Last-Event-ID"); id != "" {
+				t.Errorf("first connection sent Last-Event-ID %q", id)
+			}
+			// Event 13 is cut off before its blank line: its id must not
+			// count, or the client would never get it.
+			sseSend(w, "retry: 50\n\n", sseTestFrame(11), sseTestFrame(12), strings.TrimSuffix(sseTestFrame(13), "\n"))
+			closedAt.Store(time.Now().UnixNano())
+		case 2:
+			if id := r.Header.Get("Last-Event-ID"); id != "12" {
+				t.Errorf("second connection sent Last-Event-ID %q, want 12", id)
+			}
+			if wait := time.Duration(time.Now().UnixNano() - closedAt.Load()); wait < 50*time.Millisecond {
+				t.Errorf("reconnected after %v, want at least the 50ms of retry:", wait)
+			}
+			if sseSend(w, sseTestFrame(13), sseTestFrame(14)) {
+				<-r.Context().Done()
+			}
+		default:
+			t.Errorf("unexpected connection %d", conn)
+		}
+	})
+	tr := NewTracker(10, nil, 0)
+	// Without retry: the client would wait an hour.
+	stop := runSSE(t, newTestSSEClient(t, srv.URL, tr, &Options{SSERetry: time.Hour}))
+	sseWaitFor(t, "4 events", func() bool { return tr.Delivered() == 4 })
+	if err := stop(); err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	if got, want := tr.Counts(14), (Counts{Expected: 4, Delivered: 4, Attempts: 2, Connects: 2}); got != want {
+		t.Fatalf("counts %+v\nwant %+v", got, want)
+	}
+	if n := conns.Load(); n != 2 {
+		t.Fatalf("%d connections, want 2", n)
+	}
+}
+
+func TestSSEClientFailsConnection(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		handle func(w http.ResponseWriter)
+		want   error
+	}{
+		{"204", func(w http.ResponseWriter) { w.WriteHeader(http.StatusNoContent) }, ErrSSEStatus},
+		{"500", func(w http.ResponseWriter) { http.Error(w, "boom", http.StatusInternalServerError) }, ErrSSEStatus},
+		{"400", func(w http.ResponseWriter) { http.Error(w, "cursor ahead", http.StatusBadRequest) }, ErrSSEStatus},
+		{"text/plain", func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "text/plain")
+			sseSend(w, "data: x\n\n")
+		}, ErrSSEContentType},
+		{"no content type", func(w http.ResponseWriter) {
+			w.Header()["Content-Type"] = nil // no sniffing either
+			w.WriteHeader(http.StatusOK)
+		}, ErrSSEContentType},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sseNoLeaks(t)
+			srv, conns := sseServer(t, func(w http.ResponseWriter, r *http.Request, conn int) { tc.handle(w) })
+			tr := NewTracker(0, nil, 0)
+			c := newTestSSEClient(t, srv.URL, tr, &Options{SSERetry: time.Millisecond})
+			// A client that reconnected instead of failing would run until
+			// this timeout and return nil.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			err := c.Run(ctx)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("Run = %v, want %v", err, tc.want)
+			}
+			if got, want := tr.Counts(0), (Counts{Attempts: 1}); got != want || conns.Load() != 1 {
+				t.Fatalf("counts %+v over %d connections, want %+v over 1", got, conns.Load(), want)
+			}
+		})
+	}
+}
+
+func TestSSEClientGapAndMalformed(t *testing.T) {
+	sseNoLeaks(t)
+	srv, _ := sseServer(t, func(w http.ResponseWriter, r *http.Request, conn int) {
+		if sseSend(w,
+			"id: 5\nevent: gap\ndata: {\"gap\":{\"from\":1,\"to\":5}}\n\n",
+			"event: tick\ndata: nonsense\n\n",
+			"event: gap\ndata: {\"gap\":{\"from\":0,\"to\":3}}\n\n",
+			"event: gap\ndata: {\"seq\":6}\n\n",
+			sseTestFrame(6),
+		) {
+			<-r.Context().Done()
+		}
+	})
+	tr := NewTracker(0, nil, 0)
+	stop := runSSE(t, newTestSSEClient(t, srv.URL, tr, nil))
+	sseWaitFor(t, "event 6", func() bool { return tr.Delivered() == 1 })
+	if err := stop(); err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	want := Counts{Expected: 6, Delivered: 1, Gaps: 1, GapMissed: 5, Malformed: 3, Attempts: 1, Connects: 1}
+	if got := tr.Counts(6); got != want {
+		t.Fatalf("counts %+v\nwant %+v", got, want)
+	}
+}
+
+func TestSSEClientReadTimeout(t *testing.T) {
+	const timeout = 150 * time.Millisecond
+	t.Run("silent server is reconnected", func(t *testing.T) {
+		sseNoLeaks(t)
+		var mu sync.Mutex
+		var starts []time.Time
+		srv, conns := sseServer(t, func(w http.ResponseWriter, r *http.Request, conn int) {
+			mu.Lock()
+			starts = append(starts, time.Now())
+			mu.Unlock()
+			if sseSend(w) { // headers only, then silence
+				<-r.Context().Done()
+			}
+		})
+		tr := NewTracker(0, nil, 0)
+		stop := runSSE(t, newTestSSEClient(t, srv.URL, tr, &Options{ReadTimeout: timeout, SSERetry: time.Millisecond}))
+		sseWaitFor(t, "3 connections", func() bool { return conns.Load() >= 3 })
+		if err := stop(); err != nil {
+			t.Fatalf("Run = %v", err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for i := 1; i < len(starts); i++ {
+			if gap := starts[i].Sub(starts[i-1]); gap < timeout {
+				t.Errorf("connection %d came %v after the previous one, before the %v timeout", i+1, gap, timeout)
+			}
+		}
+	})
+	t.Run("heartbeats keep it alive", func(t *testing.T) {
+		sseNoLeaks(t)
+		srv, conns := sseServer(t, func(w http.ResponseWriter, r *http.Request, conn int) {
+			tick := time.NewTicker(timeout / 5)
+			defer tick.Stop()
+			for sseSend(w, ": hb\n") {
+				select {
+				case <-r.Context().Done():
+					return
+				case <-tick.C:
+				}
+			}
+		})
+		tr := NewTracker(0, nil, 0)
+		stop := runSSE(t, newTestSSEClient(t, srv.URL, tr, &Options{ReadTimeout: timeout, SSERetry: time.Millisecond}))
+		time.Sleep(5 * timeout)
+		if err := stop(); err != nil {
+			t.Fatalf("Run = %v", err)
+		}
+		if n := conns.Load(); n != 1 {
+			t.Fatalf("%d connections over %v of heartbeats every %v, want 1", n, 5*timeout, timeout/5)
+		}
+	})
+}
+
+func TestSSEClientCancel(t *testing.T) {
+	t.Run("while reading", func(t *testing.T) {
+		sseNoLeaks(t)
+		srv, conns := sseServer(t, func(w http.ResponseWriter, r *http.Request, conn int) {
+			if sseSend(w, sseTestFrame(1)) {
+				<-r.Context().Done()
+			}
+		})
+		tr := NewTracker(0, nil, 0)
+		stop := runSSE(t, newTestSSEClient(t, srv.URL, tr, nil))
+		sseWaitFor(t, "event 1", func() bool { return tr.Delivered() == 1 })
+		if err := stop(); err != nil {
+			t.Fatalf("Run = %v, want nil", err)
+		}
+		if n := conns.Load(); n != 1 {
+			t.Fatalf("%d connections, want 1", n)
+		}
+	})
+	t.Run("while waiting to reconnect", func(t *testing.T) {
+		sseNoLeaks(t)
+		srv, conns := sseServer(t, func(w http.ResponseWriter, r *http.Request, conn int) {
+			sseSend(w, "retry: 3600000\n")
+		})
+		tr := NewTracker(0, nil, 0)
+		stop := runSSE(t, newTestSSEClient(t, srv.URL, tr, nil))
+		sseWaitFor(t, "a connection", func() bool { return conns.Load() == 1 })
+		time.Sleep(20 * time.Millisecond) // let it see the end of the stream
+		if err := stop(); err != nil {
+			t.Fatalf("Run = %v, want nil", err)
+		}
+	})
+	t.Run("while connecting", func(t *testing.T) {
+		sseNoLeaks(t)
+		dialing := make(chan struct{})
+		tr := NewTracker(0, nil, 0)
+		stop := runSSE(t, newTestSSEClient(t, "http://pushbench.invalid", tr, &Options{
+			Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				close(dialing)
+				<-ctx.Done()
+				return nil, ctx.Err()
+			},
+		}))
+		<-dialing
+		if err := stop(); err != nil {
+			t.Fatalf("Run = %v, want nil", err)
+		}
+	})
+}
+
+func TestSSEClientFollowsRedirects(t *testing.T) {
+	sseNoLeaks(t)
+	var hops atomic.Int64
+	srv, _ := sseServer(t, func(w http.ResponseWriter, r *http.Request, conn int) {
+		if r.URL.Query().Get("hop") == "" {
+			hops.Add(1)
+			http.Redirect(w, r, "/sse?hop=1", http.StatusTemporaryRedirect)
+			return
+		}
+		if conn == 2 {
+			sseSend(w, "retry: 1\n", sseTestFrame(1)) // ends: the client reconnects
+			return
+		}
+		if id := r.Header.Get("Last-Event-ID"); id != "1" {
+			t.Errorf("after the redirect Last-Event-ID is %q, want 1", id)
+		}
+		if sseSend(w, sseTestFrame(2)) {
+			<-r.Context().Done()
+		}
+	})
+	tr := NewTracker(0, nil, 0)
+	stop := runSSE(t, newTestSSEClient(t, srv.URL, tr, nil))
+	sseWaitFor(t, "2 events", func() bool { return tr.Delivered() == 2 })
+	if err := stop(); err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	// Each reconnection starts again from the original URL.
+	if n := hops.Load(); n != 2 {
+		t.Fatalf("original URL requested %d times, want 2", n)
+	}
+	if got, want := tr.Counts(2), (Counts{Expected: 2, Delivered: 2, Attempts: 2, Connects: 2}); got != want {
+		t.Fatalf("counts %+v\nwant %+v", got, want)
+	}
+}
+
+func TestEventSourceTLSAndStop(t *testing.T) {
+	sseNoLeaks(t)
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if sseSend(w, "data: a\n\ndata: b\n\ndata: c\n\n") {
+			<-r.Context().Done()
+		}
+	}))
+	t.Cleanup(srv.Close)
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+	errEnough := errors.New("enough")
+	var got []string
+	es := &EventSource{
+		URL:       srv.URL + "/anything?x=1",
+		TLSConfig: &tls.Config{RootCAs: roots},
+		OnEvent: func(ev SSEEvent) error {
+			got = append(got, string(ev.Data))
+			if len(got) == 2 {
+				return errEnough
+			}
+			return nil
+		},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := es.Run(ctx); !errors.Is(err, errEnough) {
+		t.Fatalf("Run = %v, want the error OnEvent returned", err)
+	}
+	if strings.Join(got, ",") != "a,b" {
+		t.Fatalf("events %q, want a,b", got)
+	}
+}
+
+func TestEventSourceRejectsURL(t *testing.T) {
+	for _, u := range []string{"ws://host/sse", "/sse", "http://", ":"} {
+		es := &EventSource{URL: u}
+		if err := es.Run(context.Background()); !errors.Is(err, ErrSSEURL) {
+			t.Errorf("%q: Run = %v, want %v", u, err, ErrSSEURL)
+		}
+	}
+}
