@@ -1,0 +1,223 @@
+package results
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Config is what a run measured, apart from chance: runs with equal Configs
+// are repetitions of one another.
+type Config struct {
+	Scenario  string
+	Transport string
+	Clients   int
+	Rate      float64
+	Burst     int
+	Payload   int
+	// PollIntervalS is set for polling runs only.
+	PollIntervalS float64
+}
+
+// Config returns the run's configuration.
+func (r *Run) Config() Config {
+	return Config{
+		Scenario: r.Scenario, Transport: r.Transport, Clients: r.Clients,
+		Rate: r.Rate, Burst: max(r.Burst, 1), Payload: r.Payload,
+		PollIntervalS: r.PollIntervalS,
+	}
+}
+
+// Point is c without its transport: one point of a scenario, where every
+// transport, the floor included, faces the same load.
+func (c Config) Point() Config {
+	c.Transport, c.PollIntervalS = "", 0
+	return c
+}
+
+// Label names the transport as tables show it: "sse", or "poll 500ms" for a
+// polling run.
+func (c Config) Label() string {
+	if c.PollIntervalS > 0 {
+		return c.Transport + " " + FormatInterval(c.PollIntervalS)
+	}
+	return c.Transport
+}
+
+// Load describes the load: "1000 clients, 10/s, 64 B" (and "×4 burst" when
+// events come in bursts).
+func (c Config) Load() string {
+	s := fmt.Sprintf("%s clients, %s, %s", FormatCount(uint64(max(c.Clients, 0))), FormatRate(c.Rate), FormatBytes(float64(c.Payload)))
+	if c.Burst > 1 {
+		s += fmt.Sprintf(", bursts of %d", c.Burst)
+	}
+	return s
+}
+
+// Spread is one figure over a configuration's repetitions.
+type Spread struct {
+	Min, Median, Max float64
+	// N is the number of repetitions.
+	N int
+}
+
+// spreadOf returns the spread of vs. Median is the lower middle value for an
+// even count, so it is always a measured value, never an average of two.
+func spreadOf(vs []float64) Spread {
+	if len(vs) == 0 {
+		return Spread{}
+	}
+	s := slices.Clone(vs)
+	slices.Sort(s)
+	return Spread{Min: s[0], Median: s[(len(s)-1)/2], Max: s[len(s)-1], N: len(s)}
+}
+
+// Varies reports whether the repetitions disagree.
+func (s Spread) Varies() bool { return s.N > 1 && s.Min != s.Max }
+
+// Group is every repetition of one configuration. Reports show a group's
+// median run with the spread of its key figures, never the best of N: the
+// best run is the one where the machine's noise happened to help.
+type Group struct {
+	Config Config
+	// Runs are the repetitions in the order they ran.
+	Runs []Run
+	// Median is the run with the median p99 (the lower middle one for an
+	// even count). Tables show its figures.
+	Median Run
+	// P50 and P99 (ns) and DeliveriesPerSec over the repetitions.
+	P50, P99, DeliveriesPerSec Spread
+}
+
+// Groups gathers runs into configurations. Groups come in scenario order
+// (of first appearance), then by clients, payload, burst and rate, then by
+// transport (poll, sse, ws, tcp, then any other by name) and polling
+// interval, so that every transport at one point of a scenario sits
+// together.
+func Groups(runs []Run) []Group {
+	scenarioOrder := map[string]int{}
+	index := map[Config]int{}
+	var groups []Group
+	for _, r := range runs {
+		if _, ok := scenarioOrder[r.Scenario]; !ok {
+			scenarioOrder[r.Scenario] = len(scenarioOrder)
+		}
+		c := r.Config()
+		i, ok := index[c]
+		if !ok {
+			i = len(groups)
+			index[c] = i
+			groups = append(groups, Group{Config: c})
+		}
+		groups[i].Runs = append(groups[i].Runs, r)
+	}
+	for i := range groups {
+		g := &groups[i]
+		var p50, p99, dps []float64
+		for _, r := range g.Runs {
+			p50 = append(p50, float64(r.LatencyNS.P50))
+			p99 = append(p99, float64(r.LatencyNS.P99))
+			dps = append(dps, r.DeliveriesPerSec)
+		}
+		g.P50, g.P99, g.DeliveriesPerSec = spreadOf(p50), spreadOf(p99), spreadOf(dps)
+		byP99 := slices.Clone(g.Runs)
+		slices.SortStableFunc(byP99, func(a, b Run) int { return cmp.Compare(a.LatencyNS.P99, b.LatencyNS.P99) })
+		g.Median = byP99[(len(byP99)-1)/2]
+	}
+	slices.SortStableFunc(groups, func(a, b Group) int {
+		x, y := a.Config, b.Config
+		return cmp.Or(
+			cmp.Compare(scenarioOrder[x.Scenario], scenarioOrder[y.Scenario]),
+			cmp.Compare(x.Clients, y.Clients),
+			cmp.Compare(x.Payload, y.Payload),
+			cmp.Compare(x.Burst, y.Burst),
+			cmp.Compare(x.Rate, y.Rate),
+			compareTransports(x.Transport, y.Transport),
+			cmp.Compare(x.PollIntervalS, y.PollIntervalS),
+		)
+	})
+	return groups
+}
+
+// transportOrder is the order tables list transports in: from the most to
+// the least HTTP machinery, the floor last.
+var transportOrder = []string{"poll", "sse", "ws", Floor}
+
+func compareTransports(a, b string) int {
+	ra, rb := slices.Index(transportOrder, a), slices.Index(transportOrder, b)
+	if ra < 0 {
+		ra = len(transportOrder)
+	}
+	if rb < 0 {
+		rb = len(transportOrder)
+	}
+	return cmp.Or(cmp.Compare(ra, rb), strings.Compare(a, b))
+}
+
+// Totals sums the delivery accounting over every repetition. Tables show
+// these sums beside the median run's figures: one repetition's loss must
+// not hide behind another's clean median.
+func (g *Group) Totals() Run {
+	var t Run
+	for _, r := range g.Runs {
+		t.EventsPublished += r.EventsPublished
+		t.EventsExpected += r.EventsExpected
+		t.EventsDelivered += r.EventsDelivered
+		t.Lost += r.Lost
+		t.Duplicates += r.Duplicates
+		t.Reordered += r.Reordered
+		t.Gaps += r.Gaps
+		t.GapMissed += r.GapMissed
+		t.Malformed += r.Malformed
+		t.SlowDisconnects += r.SlowDisconnects
+		t.Connections.Attempted += r.Connections.Attempted
+		t.Connections.Established += r.Connections.Established
+		t.Connections.Failed += r.Connections.Failed
+		t.Connections.Reconnects += r.Connections.Reconnects
+	}
+	return t
+}
+
+// Latency merges the histograms of every repetition: the exact distribution
+// of all their deliveries. It returns nil and no error when no run has a
+// histogram.
+func (g *Group) Latency() (*hdrhistogram.Histogram, error) {
+	var merged *hdrhistogram.Histogram
+	for i := range g.Runs {
+		if g.Runs[i].Histogram == "" {
+			continue
+		}
+		h, err := g.Runs[i].Latency()
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: %w", g.Config.Label(), g.Config.Load(), err)
+		}
+		if merged == nil {
+			merged = h
+			continue
+		}
+		if dropped := merged.Merge(h); dropped > 0 {
+			return nil, fmt.Errorf("%s %s: merging histograms dropped %d values", g.Config.Label(), g.Config.Load(), dropped)
+		}
+	}
+	return merged, nil
+}
+
+// points splits groups (as Groups orders them) into runs of equal Point:
+// every transport at one point of a scenario.
+func points(groups []Group) [][]Group {
+	var out [][]Group
+	for i, g := range groups {
+		if i == 0 || g.Config.Point() != groups[i-1].Config.Point() {
+			out = append(out, nil)
+		}
+		out[len(out)-1] = append(out[len(out)-1], g)
+	}
+	return out
+}
+
+// bad reports whether a run broke the delivery guarantee: an event lost,
+// duplicated, reordered or garbled.
+func bad(r *Run) bool { return r.Lost+r.Duplicates+r.Reordered+r.Malformed > 0 }

@@ -1,0 +1,295 @@
+package results
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// FileName is the name of a report's data file inside its directory.
+const FileName = "results.json"
+
+// Floor is the transport every other is set beside: plain TCP lines, what
+// this machine can do at all. It matches scenarios.TCP; results does not
+// import scenarios so that the schema stays a leaf package.
+const Floor = "tcp"
+
+// Scenario kinds the report treats specially; they match the constants of
+// package scenarios.
+const (
+	KindSaturation   = "saturation"
+	KindIdle         = "idle"
+	KindPollInterval = "poll-interval"
+)
+
+// Sentinel errors.
+var (
+	// ErrNoRuns is returned by Load for a results.json that holds no run and
+	// no capacity measurement: there is nothing to report.
+	ErrNoRuns = errors.New("no runs in report")
+)
+
+// Report is one benchmark session: the machine and settings that produced
+// every figure, and the figures. It is results.json, and everything a report
+// shows is derived from it, so a report re-rendered later, or elsewhere,
+// says the same.
+type Report struct {
+	Env Env `json:"env"`
+	// Matrix names the scenario matrix that was run ("default", "quick").
+	Matrix   string   `json:"matrix,omitempty"`
+	Settings Settings `json:"settings"`
+	// Scenarios describes the scenarios the runs belong to, in run order.
+	// Optional: without it, sections are titled by name only and no scenario
+	// is treated as a saturation or idle scenario.
+	Scenarios []ScenarioInfo `json:"scenarios,omitempty"`
+	// Runs holds every measured run, repetitions included, in the order
+	// they ran.
+	Runs []Run `json:"runs"`
+	// Capacity holds the vegeta attacks on the polling server, if any.
+	Capacity []Capacity `json:"capacity,omitempty"`
+	// Notes are free-form remarks that belong with the figures, such as a
+	// run that failed and why. They are printed as given.
+	Notes []string `json:"notes,omitempty"`
+}
+
+// ScenarioInfo is what the report needs to know of a scenario beyond the
+// name its runs carry.
+type ScenarioInfo struct {
+	Name string `json:"name"`
+	// Kind is one of the scenarios package's kinds ("fan-out",
+	// "saturation", "idle", ...).
+	Kind        string `json:"kind,omitempty"`
+	Description string `json:"description,omitempty"`
+	// P99BoundS is a saturation scenario's p99 bound in seconds: the
+	// highest rate whose p99 stayed within it, with no loss, "held".
+	P99BoundS float64 `json:"p99_bound_s,omitempty"`
+}
+
+// Settings are the knobs that shaped every run of a session. Every field is
+// optional; a zero field was not recorded and is not shown. Per-run values
+// (clients, rate, payload, polling interval, duration) are on each Run.
+type Settings struct {
+	// WarmupS is publishing time before measuring, in seconds; events sent
+	// during it are checked for delivery but left out of latency.
+	WarmupS float64 `json:"warmup_s,omitempty"`
+	// DurationS is the default measured publishing time, in seconds.
+	DurationS float64 `json:"duration_s,omitempty"`
+	// Repetitions is the default number of runs of each configuration.
+	Repetitions int `json:"repetitions,omitempty"`
+	// ServerCPUs and LoadgenCPUs are the CPU lists each process was pinned
+	// to ("0", "1-3"); empty means not pinned.
+	ServerCPUs  string `json:"server_cpus,omitempty"`
+	LoadgenCPUs string `json:"loadgen_cpus,omitempty"`
+	// HeartbeatS is the server's SSE/WebSocket heartbeat interval, seconds.
+	HeartbeatS float64 `json:"heartbeat_s,omitempty"`
+	// MaxLag is how many events a subscriber may lag before the server
+	// disconnects it; History how many events the hub keeps for resumption.
+	MaxLag  int `json:"max_lag,omitempty"`
+	History int `json:"history,omitempty"`
+	// SSERetry, WSBackoff and PollInterval describe the clients' policies:
+	// SSE reconnection delay, WebSocket reconnection backoff, and the
+	// default polling interval, as human-readable text ("1s", "100ms-5s
+	// exponential").
+	SSERetry     string `json:"sse_retry,omitempty"`
+	WSBackoff    string `json:"ws_backoff,omitempty"`
+	PollInterval string `json:"poll_interval,omitempty"`
+	// Extra holds any other setting worth recording, by name; it is shown
+	// sorted by name after the fields above.
+	Extra map[string]string `json:"extra,omitempty"`
+}
+
+// Setting is one named setting, ready to print.
+type Setting struct{ Name, Value string }
+
+// List returns the recorded settings in a fixed order: the fields first,
+// then Extra sorted by name.
+func (s Settings) List() []Setting {
+	var out []Setting
+	add := func(name, value string) {
+		if value != "" {
+			out = append(out, Setting{name, value})
+		}
+	}
+	secs := func(v float64) string {
+		if v == 0 {
+			return ""
+		}
+		return FormatNS(v * 1e9)
+	}
+	itoa := func(v int) string {
+		if v == 0 {
+			return ""
+		}
+		return strconv.Itoa(v)
+	}
+	add("warm-up", secs(s.WarmupS))
+	add("duration", secs(s.DurationS))
+	add("repetitions", itoa(s.Repetitions))
+	add("server CPUs", s.ServerCPUs)
+	add("loadgen CPUs", s.LoadgenCPUs)
+	add("heartbeat", secs(s.HeartbeatS))
+	add("max lag (events)", itoa(s.MaxLag))
+	add("history (events)", itoa(s.History))
+	add("SSE retry", s.SSERetry)
+	add("WebSocket backoff", s.WSBackoff)
+	add("poll interval", s.PollInterval)
+	keys := make([]string, 0, len(s.Extra))
+	for k := range s.Extra {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		add(k, s.Extra[k])
+	}
+	return out
+}
+
+// Scenario returns the description of the named scenario, or one holding
+// only the name when the report has none.
+func (r *Report) Scenario(name string) ScenarioInfo {
+	for _, s := range r.Scenarios {
+		if s.Name == name {
+			return s
+		}
+	}
+	return ScenarioInfo{Name: name}
+}
+
+// ScenarioNames returns the names of the scenarios with runs or capacity
+// measurements: those in r.Scenarios first, in that order, then any other in
+// order of first appearance.
+func (r *Report) ScenarioNames() []string {
+	var names []string
+	seen := map[string]bool{}
+	add := func(n string) {
+		if !seen[n] {
+			seen[n] = true
+			names = append(names, n)
+		}
+	}
+	has := map[string]bool{}
+	for _, run := range r.Runs {
+		has[run.Scenario] = true
+	}
+	for _, c := range r.Capacity {
+		has[c.Scenario] = true
+	}
+	for _, s := range r.Scenarios {
+		if has[s.Name] {
+			add(s.Name)
+		}
+	}
+	for _, run := range r.Runs {
+		add(run.Scenario)
+	}
+	for _, c := range r.Capacity {
+		add(c.Scenario)
+	}
+	return names
+}
+
+// RunsOf returns the runs of the named scenario, in run order.
+func (r *Report) RunsOf(scenario string) []Run {
+	var out []Run
+	for _, run := range r.Runs {
+		if run.Scenario == scenario {
+			out = append(out, run)
+		}
+	}
+	return out
+}
+
+// Load reads dir/results.json.
+func Load(dir string) (*Report, error) {
+	f, err := os.Open(filepath.Join(dir, FileName))
+	if err != nil {
+		return nil, fmt.Errorf("load report: %w", err)
+	}
+	defer f.Close()
+	r, err := Decode(f)
+	if err != nil {
+		return nil, fmt.Errorf("load report %s: %w", f.Name(), err)
+	}
+	return r, nil
+}
+
+// Decode reads a report in results.json form from rd. Fields it does not
+// know are ignored, so a report written by a newer pushbench still renders.
+func Decode(rd io.Reader) (*Report, error) {
+	var r Report
+	if err := json.NewDecoder(rd).Decode(&r); err != nil {
+		return nil, err
+	}
+	if len(r.Runs) == 0 && len(r.Capacity) == 0 {
+		return nil, ErrNoRuns
+	}
+	return &r, nil
+}
+
+// Save writes r to dir/results.json, creating dir if needed. It writes a
+// temporary file and renames it, so an interrupted save never leaves a
+// truncated results.json behind the previous one.
+func (r *Report) Save(dir string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("save report: %w", err)
+	}
+	return writeFileAtomic(filepath.Join(dir, FileName), append(b, '\n'))
+}
+
+// writeFileAtomic writes data to path through a temporary file in the same
+// directory and a rename.
+func writeFileAtomic(path string, data []byte) (err error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			os.Remove(f.Name()) // best effort: the error that matters is err
+		}
+	}()
+	if _, err := io.Copy(f, bytes.NewReader(data)); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(f.Name(), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+// slug turns a name into a file-name component: lower case letters, digits
+// and dashes.
+func slug(s string) string {
+	var b strings.Builder
+	dash := false
+	for _, c := range strings.ToLower(s) {
+		if c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' {
+			b.WriteRune(c)
+			dash = false
+		} else if !dash && b.Len() > 0 {
+			b.WriteByte('-')
+			dash = true
+		}
+	}
+	out := strings.TrimRight(b.String(), "-")
+	if out == "" {
+		return "run"
+	}
+	return out
+}

@@ -1,0 +1,381 @@
+package results
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+)
+
+// The summary and the correctness statement are computed from the runs
+// alone: every sentence names what the data shows and nothing else, so a
+// re-run on another machine that comes out differently reads differently.
+
+// correctness states whether every client got every event exactly once and
+// in order, or exactly which runs did not and how.
+func correctness(runs []Run) []string {
+	if len(runs) == 0 {
+		return []string{"No delivery was measured."}
+	}
+	var t Run
+	var badRuns []string
+	gapRuns, slowRuns := 0, 0
+	for _, g := range Groups(runs) {
+		for i := range g.Runs {
+			r := &g.Runs[i]
+			if bad(r) {
+				badRuns = append(badRuns, runName(&g, i)+": "+faults(r))
+			}
+			if r.Gaps > 0 {
+				gapRuns++
+			}
+			if r.SlowDisconnects > 0 {
+				slowRuns++
+			}
+		}
+		tt := g.Totals()
+		t.EventsDelivered += tt.EventsDelivered
+		t.EventsExpected += tt.EventsExpected
+		t.Lost += tt.Lost
+		t.Duplicates += tt.Duplicates
+		t.Reordered += tt.Reordered
+		t.Malformed += tt.Malformed
+		t.Gaps += tt.Gaps
+		t.GapMissed += tt.GapMissed
+		t.SlowDisconnects += tt.SlowDisconnects
+		t.Connections.Failed += tt.Connections.Failed
+	}
+	var out []string
+	if len(badRuns) == 0 {
+		out = append(out, fmt.Sprintf("Every client got every event exactly once and in order in all %s runs: %s of %s expected deliveries, 0 lost, 0 duplicated, 0 reordered, 0 malformed.",
+			FormatCount(uint64(len(runs))), FormatCount(t.EventsDelivered), FormatCount(t.EventsExpected)))
+	} else {
+		out = append(out, fmt.Sprintf("Not every client got every event exactly once and in order: %d of %d runs broke the guarantee, with %s lost, %s duplicated, %s reordered and %s malformed in all; %s of %s expected deliveries were made.",
+			len(badRuns), len(runs), FormatCount(t.Lost), FormatCount(t.Duplicates), FormatCount(t.Reordered), FormatCount(t.Malformed),
+			FormatCount(t.EventsDelivered), FormatCount(t.EventsExpected)))
+		out = append(out, badRuns...)
+	}
+	if t.Gaps > 0 {
+		out = append(out, fmt.Sprintf("The server signalled %s gaps standing for %s events beyond its history, in %d runs: signalled, so clients knew, but not delivered.",
+			FormatCount(t.Gaps), FormatCount(t.GapMissed), gapRuns))
+	}
+	if t.SlowDisconnects > 0 {
+		out = append(out, fmt.Sprintf("The server disconnected %s lagging subscribers, in %d runs.", FormatCount(t.SlowDisconnects), slowRuns))
+	}
+	if t.Connections.Failed > 0 {
+		out = append(out, fmt.Sprintf("%s connection attempts failed.", FormatCount(t.Connections.Failed)))
+	}
+	return out
+}
+
+// runName names repetition i of g: "fanout ws, 1,000 clients, 10/s, 64 B,
+// run 2 of 3".
+func runName(g *Group, i int) string {
+	s := g.Config.Label() + ", " + g.Config.Load()
+	if g.Config.Scenario != "" {
+		s = g.Config.Scenario + " " + s
+	}
+	if len(g.Runs) > 1 {
+		s += fmt.Sprintf(", run %d of %d", i+1, len(g.Runs))
+	}
+	return s
+}
+
+// faults lists what went wrong in a run: "5 lost, 1 reordered".
+func faults(r *Run) string {
+	var parts []string
+	for _, f := range []struct {
+		n    uint64
+		what string
+	}{{r.Lost, "lost"}, {r.Duplicates, "duplicated"}, {r.Reordered, "reordered"}, {r.Malformed, "malformed"}} {
+		if f.n > 0 {
+			parts = append(parts, FormatCount(f.n)+" "+f.what)
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// summaryBlock is the summary of one scenario.
+type summaryBlock struct {
+	title string
+	items []summaryItem
+}
+
+// summaryItem is one statement, with optional details under it.
+type summaryItem struct {
+	text string
+	sub  []string
+}
+
+// summarize derives the closing summary: an overall tally, then per
+// scenario and point which transport had the lowest p99, the highest
+// deliveries/s, the least server CPU, wire bytes and memory, by how much,
+// and every run that lost events.
+func summarize(r *Report) []summaryBlock {
+	groups := Groups(r.Runs)
+	var out []summaryBlock
+	if tally := tallies(groups); len(tally) > 0 {
+		b := summaryBlock{title: "Overall"}
+		for _, t := range tally {
+			b.items = append(b.items, summaryItem{text: t})
+		}
+		out = append(out, b)
+	}
+	for _, name := range r.ScenarioNames() {
+		var gs []Group
+		for _, g := range groups {
+			if g.Config.Scenario == name {
+				gs = append(gs, g)
+			}
+		}
+		if len(gs) == 0 {
+			continue
+		}
+		info := r.Scenario(name)
+		b := summaryBlock{title: scenarioTitle(name)}
+		if info.Kind == KindSaturation {
+			if s := saturation(gs, info); s != "" {
+				b.items = append(b.items, summaryItem{text: s})
+			}
+		}
+		for _, pt := range points(gs) {
+			if facts := pointFacts(pt); len(facts) > 0 {
+				b.items = append(b.items, summaryItem{text: pt[0].Config.Load() + ":", sub: facts})
+			}
+		}
+		for _, g := range gs {
+			for i := range g.Runs {
+				if g.Runs[i].Lost > 0 {
+					b.items = append(b.items, summaryItem{text: fmt.Sprintf("Loss: %s lost %s of %s expected events.",
+						runName(&g, i), FormatCount(g.Runs[i].Lost), FormatCount(g.Runs[i].EventsExpected))})
+				}
+			}
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+func scenarioTitle(name string) string {
+	if name == "" {
+		return "Runs"
+	}
+	return name
+}
+
+// figure is one figure a summary compares transports on.
+type figure struct {
+	name   string // "p99"
+	best   string // "lowest"
+	lowest bool   // whether less is better
+	value  func(g *Group) float64
+	format func(float64) string
+	// ok reports whether g measured the figure at all.
+	ok func(g *Group) bool
+}
+
+var figures = []figure{
+	{"p99", "lowest", true, func(g *Group) float64 { return g.P99.Median }, FormatNS,
+		func(g *Group) bool { return g.Median.LatencyNS.Count > 0 }},
+	{"deliveries/s", "highest", false, func(g *Group) float64 { return g.DeliveriesPerSec.Median }, FormatSI,
+		func(g *Group) bool { return g.DeliveriesPerSec.Median > 0 }},
+	{"server CPU per 1k deliveries", "least", true, func(g *Group) float64 { return g.Median.Server.CPUPer1kDeliveries * 1e9 }, FormatNS,
+		func(g *Group) bool { return g.Median.Server.CPUPer1kDeliveries > 0 }},
+	{"wire bytes per event", "fewest", true, func(g *Group) float64 { return g.Median.Wire.BytesPerEvent }, FormatBytes,
+		func(g *Group) bool { return g.Median.Wire.BytesPerEvent > 0 }},
+	{"server memory per connection", "least", true, func(g *Group) float64 { return g.Median.Server.BytesPerConn }, FormatBytes,
+		func(g *Group) bool { return g.Median.Server.BytesPerConn > 0 }},
+}
+
+// tie is how close, as a ratio, figures must be to count as the same: a
+// 1% difference is within any run's noise, and naming a "winner" by it
+// would mislead.
+const tie = 1.01
+
+// ranked returns the contenders at a point that measured f, best first; the
+// floor is a control, not a contender. Ties keep table order.
+func ranked(pt []Group, f figure) []*Group {
+	var gs []*Group
+	for i := range pt {
+		if pt[i].Config.Transport != Floor && f.ok(&pt[i]) {
+			gs = append(gs, &pt[i])
+		}
+	}
+	slices.SortStableFunc(gs, func(a, b *Group) int {
+		if f.lowest {
+			return cmp.Compare(f.value(a), f.value(b))
+		}
+		return cmp.Compare(f.value(b), f.value(a))
+	})
+	return gs
+}
+
+// leaders is how many of gs, ranked best first, are within tie of the
+// best: 1 when one transport led clearly.
+func leaders(gs []*Group, f figure) int {
+	best := f.value(gs[0])
+	n := 1
+	for _, g := range gs[1:] {
+		r := f.value(g) / best
+		if !f.lowest {
+			r = best / f.value(g)
+		}
+		if r > tie {
+			break
+		}
+		n++
+	}
+	return n
+}
+
+// pointFacts states, per figure, which transport did best at a point and
+// how the others compare: "lowest p99: ws 2.1ms; sse 1.12×, poll 85× that;
+// tcp floor 1.8ms". Transports within 1% of the best share the lead, and
+// when all do, the fact says so: "deliveries/s: all 3 within 1% of each
+// other (9.43k)".
+func pointFacts(pt []Group) []string {
+	var floor *Group
+	for i := range pt {
+		if pt[i].Config.Transport == Floor {
+			floor = &pt[i]
+		}
+	}
+	var facts []string
+	for _, f := range figures {
+		gs := ranked(pt, f)
+		if len(gs) == 0 {
+			continue
+		}
+		best := f.value(gs[0])
+		n := leaders(gs, f)
+		var fact string
+		if n > 1 && n == len(gs) {
+			fact = fmt.Sprintf("%s: all %d within %s of each other (%s)", f.name, n, FormatPercent(tie-1), f.format(best))
+		} else {
+			var names []string
+			for _, g := range gs[:n] {
+				name := g.Config.Label()
+				// A leader that lost events did not do the same work;
+				// say so where it is named.
+				if lost := g.Totals().Lost; lost > 0 {
+					name += fmt.Sprintf(" (lost %s events)", FormatCount(lost))
+				}
+				names = append(names, name)
+			}
+			if n == 1 {
+				fact = fmt.Sprintf("%s %s: %s %s", f.best, f.name, names[0], f.format(best))
+			} else {
+				fact = fmt.Sprintf("%s %s: %s, within %s of each other (%s)", f.best, f.name,
+					strings.Join(names, " and "), FormatPercent(tie-1), f.format(best))
+			}
+			var others []string
+			for _, g := range gs[n:] {
+				others = append(others, g.Config.Label()+" "+FormatRatio(f.value(g), best))
+			}
+			if len(others) > 0 {
+				fact += "; " + strings.Join(others, ", ") + " that"
+			}
+		}
+		if floor != nil && f.ok(floor) {
+			fact += "; " + Floor + " floor " + f.format(f.value(floor))
+		}
+		facts = append(facts, fact)
+	}
+	return facts
+}
+
+// tallies counts, over the points of every scenario where one transport
+// led the others by more than tie, which one led at p99 and at server CPU.
+func tallies(groups []Group) []string {
+	var out []string
+	for _, f := range []figure{figures[0], figures[2]} {
+		wins := map[string]int{}
+		n := 0
+		for _, pt := range points(groups) {
+			gs := ranked(pt, f)
+			if len(gs) < 2 || leaders(gs, f) > 1 {
+				continue
+			}
+			n++
+			// A transport wins a point once, however many polling
+			// intervals it ran at.
+			wins[gs[0].Config.Transport]++
+		}
+		if n == 0 {
+			continue
+		}
+		names := make([]string, 0, len(wins))
+		for t := range wins {
+			names = append(names, t)
+		}
+		slices.SortFunc(names, func(a, b string) int {
+			return cmp.Or(cmp.Compare(wins[b], wins[a]), compareTransports(a, b))
+		})
+		var parts []string
+		for _, t := range names {
+			parts = append(parts, fmt.Sprintf("%s at %d", t, wins[t]))
+		}
+		out = append(out, fmt.Sprintf("%s %s: %s, of the %d points where one transport led by more than %s.",
+			strings.ToUpper(f.best[:1])+f.best[1:], f.name, strings.Join(parts, ", "), n, FormatPercent(tie-1)))
+	}
+	return out
+}
+
+// saturation states, per transport and ladder, the highest offered rate
+// that held: p99 within the scenario's bound and nothing lost.
+func saturation(gs []Group, info ScenarioInfo) string {
+	bound := info.P99BoundS * 1e9
+	type ladder struct {
+		label, load string
+		held        float64 // highest rate that held; 0 if none
+		first, last float64 // lowest and highest rate tried
+	}
+	var ladders []*ladder
+	index := map[Config]*ladder{}
+	for i := range gs {
+		g := &gs[i]
+		key := g.Config
+		key.Rate = 0
+		l := index[key]
+		if l == nil {
+			l = &ladder{label: g.Config.Label(), first: math.Inf(1),
+				load: fmt.Sprintf("%s clients, %s", FormatCount(uint64(max(key.Clients, 0))), FormatBytes(float64(key.Payload)))}
+			index[key] = l
+			ladders = append(ladders, l)
+		}
+		l.first = min(l.first, g.Config.Rate)
+		l.last = max(l.last, g.Config.Rate)
+		held := g.Totals().Lost == 0 && (bound == 0 || g.P99.Median <= bound)
+		if held && g.Config.Rate > l.held {
+			l.held = g.Config.Rate
+		}
+	}
+	loads := map[string]bool{}
+	for _, l := range ladders {
+		loads[l.load] = true
+	}
+	var parts []string
+	for _, l := range ladders {
+		name := l.label
+		if len(loads) > 1 {
+			name += " at " + l.load
+		}
+		switch {
+		case l.held > 0 && l.held == l.last:
+			parts = append(parts, fmt.Sprintf("%s %s (the highest tried)", name, FormatRate(l.held)))
+		case l.held > 0:
+			parts = append(parts, fmt.Sprintf("%s %s", name, FormatRate(l.held)))
+		default:
+			parts = append(parts, fmt.Sprintf("%s none (not even %s)", name, FormatRate(l.first)))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	cond := "no loss"
+	if bound > 0 {
+		cond = "p99 ≤ " + FormatNS(bound) + " and no loss"
+	}
+	return fmt.Sprintf("Highest offered rate that held (%s): %s.", cond, strings.Join(parts, ", "))
+}

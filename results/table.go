@@ -1,0 +1,376 @@
+package results
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/renderer"
+	"github.com/olekukonko/tablewriter/tw"
+)
+
+// Reporter renders something to w. Every table, the report and the text
+// summary are Reporters, so a new output format is one function.
+type Reporter func(w io.Writer) error
+
+// Report renders to w.
+func (r Reporter) Report(w io.Writer) error { return r(w) }
+
+// Style is how a table is drawn.
+type Style int
+
+const (
+	// Text draws box-drawing tables for a terminal.
+	Text Style = iota
+	// Markdown draws GitHub-flavoured Markdown tables.
+	Markdown
+)
+
+// WriteTable writes the terminal table of runs, one row per run.
+func WriteTable(w io.Writer, runs []Run) error { return NewRunsTable(runs, Text)(w) }
+
+// column is one column of a table: a header and how to align it.
+type column struct {
+	head  string
+	align tw.Align
+}
+
+func left(h string) column  { return column{h, tw.AlignLeft} }
+func right(h string) column { return column{h, tw.AlignRight} }
+
+// table is rows under columns, rendered by tablewriter in either style.
+type table struct {
+	cols []column
+	rows [][]string
+}
+
+func (t *table) add(cells ...string) { t.rows = append(t.rows, cells) }
+
+// render draws t; it draws nothing for a table without rows, so callers
+// need not check for absent data.
+func (t *table) render(w io.Writer, s Style) error {
+	if len(t.rows) == 0 {
+		return nil
+	}
+	heads := make([]any, len(t.cols))
+	aligns := make(tw.Alignment, len(t.cols))
+	for i, c := range t.cols {
+		heads[i] = c.head
+		aligns[i] = c.align
+	}
+	var r tw.Renderer
+	switch s {
+	case Markdown:
+		r = renderer.NewMarkdown()
+	default:
+		r = renderer.NewBlueprint(tw.Rendition{Symbols: tw.NewSymbols(tw.StyleLight)})
+	}
+	tbl := tablewriter.NewTable(w,
+		tablewriter.WithRenderer(r),
+		// Headers as written: "p99.9" and "B/event" mean something in
+		// their case; the default upper-cases them.
+		tablewriter.WithHeaderAutoFormat(tw.Off),
+		tablewriter.WithHeaderAutoWrap(tw.WrapNone),
+		tablewriter.WithRowAutoWrap(tw.WrapNone),
+		tablewriter.WithAlignment(aligns),
+	)
+	if s == Markdown {
+		for i := range heads {
+			heads[i] = mdCell(heads[i].(string))
+		}
+	}
+	tbl.Header(heads...)
+	for _, row := range t.rows {
+		cells := make([]string, len(row))
+		for i, c := range row {
+			if s == Markdown {
+				c = mdCell(c)
+			}
+			cells[i] = c
+		}
+		if err := tbl.Append(cells); err != nil {
+			return fmt.Errorf("table row: %w", err)
+		}
+	}
+	if err := tbl.Render(); err != nil {
+		return fmt.Errorf("render table: %w", err)
+	}
+	return nil
+}
+
+// mdCell escapes what would break a Markdown table cell.
+func mdCell(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
+
+// runColumns are the columns of the run and group tables, after the
+// transport (and scenario) columns.
+var runColumns = []column{
+	right("clients"), right("rate"), right("payload"),
+	right("delivered/expected"), right("lost"), right("dup"), right("reord"), right("gaps"),
+	right("p50"), right("p90"), right("p99"), right("p99.9"), right("max"),
+	right("deliveries/s"), right("wire/event"), right("srv CPU/1k"), right("srv RSS/conn"),
+	right("conns ok/failed"),
+}
+
+// runCells are a run's cells for runColumns. Delivery accounting comes from
+// totals, latency and cost from fig; p50, p99 and deliveries/s are
+// replaced by their spread when one is given.
+func runCells(fig, totals *Run, sp *Group) []string {
+	p50, p99, dps := FormatNS(float64(fig.LatencyNS.P50)), FormatNS(float64(fig.LatencyNS.P99)), FormatSI(fig.DeliveriesPerSec)
+	if sp != nil {
+		p50, p99, dps = spreadNS(sp.P50), spreadNS(sp.P99), spreadSI(sp.DeliveriesPerSec)
+	}
+	return []string{
+		FormatCount(uint64(max(fig.Clients, 0))),
+		FormatRate(fig.Rate),
+		FormatBytes(float64(fig.Payload)),
+		FormatCount(totals.EventsDelivered) + "/" + FormatCount(totals.EventsExpected),
+		FormatCount(totals.Lost), FormatCount(totals.Duplicates), FormatCount(totals.Reordered),
+		gapsCell(totals),
+		p50, FormatNS(float64(fig.LatencyNS.P90)), p99,
+		FormatNS(float64(fig.LatencyNS.P999)), FormatNS(float64(fig.LatencyNS.Max)),
+		dps,
+		FormatBytes(fig.Wire.BytesPerEvent),
+		FormatNS(fig.Server.CPUPer1kDeliveries * 1e9),
+		FormatBytes(fig.Server.BytesPerConn),
+		FormatCount(totals.Connections.Established) + "/" + FormatCount(totals.Connections.Failed),
+	}
+}
+
+// gapsCell shows gap signals and, when there are any, the events they
+// stood for: "2 (1,200 ev)".
+func gapsCell(r *Run) string {
+	if r.Gaps == 0 {
+		return "0"
+	}
+	return fmt.Sprintf("%s (%s ev)", FormatCount(r.Gaps), FormatCount(r.GapMissed))
+}
+
+// spreadNS shows a latency spread as "3.2ms (3.1ms–3.4ms)", or only the
+// median when the repetitions agree or there is one.
+func spreadNS(s Spread) string {
+	if !s.Varies() {
+		return FormatNS(s.Median)
+	}
+	return fmt.Sprintf("%s (%s–%s)", FormatNS(s.Median), FormatNS(s.Min), FormatNS(s.Max))
+}
+
+// spreadSI is spreadNS for counts and rates.
+func spreadSI(s Spread) string {
+	if !s.Varies() {
+		return FormatSI(s.Median)
+	}
+	return fmt.Sprintf("%s (%s–%s)", FormatSI(s.Median), FormatSI(s.Min), FormatSI(s.Max))
+}
+
+// multiScenario reports whether runs span more than one scenario, which
+// then needs its own column.
+func multiScenario[T any](xs []T, name func(*T) string) bool {
+	for i := range xs {
+		if name(&xs[i]) != name(&xs[0]) {
+			return true
+		}
+	}
+	return false
+}
+
+// NewRunsTable renders one row per run, repetitions apart: what
+// `pushbench run` prints. Delivery columns are the run's own.
+func NewRunsTable(runs []Run, s Style) Reporter {
+	return func(w io.Writer) error {
+		withScenario := multiScenario(runs, func(r *Run) string { return r.Scenario })
+		t := table{cols: leadColumns(withScenario, false)}
+		t.cols = append(t.cols, runColumns...)
+		for i := range runs {
+			r := &runs[i]
+			row := leadCells(withScenario, r.Config(), 0)
+			t.add(append(row, runCells(r, r, nil)...)...)
+		}
+		return t.render(w, s)
+	}
+}
+
+// NewGroupsTable renders one row per configuration: the median run's
+// figures, p50, p99 and deliveries/s as "median (min–max)" over the
+// repetitions, and delivery accounting and connections summed over all of
+// them.
+func NewGroupsTable(groups []Group, s Style) Reporter {
+	return func(w io.Writer) error {
+		withScenario := multiScenario(groups, func(g *Group) string { return g.Config.Scenario })
+		t := table{cols: leadColumns(withScenario, true)}
+		t.cols = append(t.cols, runColumns...)
+		for i := range groups {
+			g := &groups[i]
+			totals := g.Totals()
+			row := leadCells(withScenario, g.Config, len(g.Runs))
+			t.add(append(row, runCells(&g.Median, &totals, g)...)...)
+		}
+		return t.render(w, s)
+	}
+}
+
+func leadColumns(withScenario, withN bool) []column {
+	var cols []column
+	if withScenario {
+		cols = append(cols, left("scenario"))
+	}
+	cols = append(cols, left("transport"))
+	if withN {
+		cols = append(cols, right("runs"))
+	}
+	return cols
+}
+
+func leadCells(withScenario bool, c Config, n int) []string {
+	var cells []string
+	if withScenario {
+		cells = append(cells, c.Scenario)
+	}
+	cells = append(cells, c.Label())
+	if n > 0 {
+		cells = append(cells, fmt.Sprint(n))
+	}
+	return cells
+}
+
+// floorRow is one transport beside the floor at the same point.
+type floorRow struct {
+	g, floor *Group
+}
+
+// floorRows pairs every non-floor group with the floor group of its point;
+// points without a floor run are returned apart, so a report can say so.
+func floorRows(groups []Group) (rows []floorRow, missing []Config) {
+	for _, pt := range points(groups) {
+		var floor *Group
+		for i := range pt {
+			if pt[i].Config.Transport == Floor {
+				floor = &pt[i]
+			}
+		}
+		if floor == nil {
+			missing = append(missing, pt[0].Config.Point())
+			continue
+		}
+		for i := range pt {
+			if pt[i].Config.Transport != Floor {
+				rows = append(rows, floorRow{&pt[i], floor})
+			}
+		}
+	}
+	return rows, missing
+}
+
+// NewFloorTable sets each transport's median p50, p99 and deliveries/s
+// beside the tcp floor's at the same point of the same scenario, and as a
+// ratio to it: 1.35× means 35% slower (or more deliveries/s) than the bare
+// socket. Points without a floor run are left out.
+func NewFloorTable(groups []Group, s Style) Reporter {
+	return func(w io.Writer) error {
+		rows, _ := floorRows(groups) // points without a floor have nothing to compare with
+		withScenario := multiScenario(groups, func(g *Group) string { return g.Config.Scenario })
+		var t table
+		if withScenario {
+			t.cols = append(t.cols, left("scenario"))
+		}
+		t.cols = append(t.cols, left("load"), left("transport"),
+			right("p50"), right("floor p50"), right("p50 ×floor"),
+			right("p99"), right("floor p99"), right("p99 ×floor"),
+			right("deliveries/s"), right("floor deliveries/s"), right("deliveries/s ×floor"))
+		for _, fr := range rows {
+			var row []string
+			if withScenario {
+				row = append(row, fr.g.Config.Scenario)
+			}
+			g, f := fr.g, fr.floor
+			row = append(row, g.Config.Load(), g.Config.Label(),
+				FormatNS(g.P50.Median), FormatNS(f.P50.Median), FormatRatio(g.P50.Median, f.P50.Median),
+				FormatNS(g.P99.Median), FormatNS(f.P99.Median), FormatRatio(g.P99.Median, f.P99.Median),
+				FormatSI(g.DeliveriesPerSec.Median), FormatSI(f.DeliveriesPerSec.Median),
+				FormatRatio(g.DeliveriesPerSec.Median, f.DeliveriesPerSec.Median))
+			t.add(row...)
+		}
+		return t.render(w, s)
+	}
+}
+
+// pollingPoints returns the points where polling ran at two or more
+// intervals: where the polling trade-off can be read.
+func pollingPoints(groups []Group) [][]Group {
+	var out [][]Group
+	for _, pt := range points(groups) {
+		intervals := map[float64]bool{}
+		for _, g := range pt {
+			if g.Config.PollIntervalS > 0 {
+				intervals[g.Config.PollIntervalS] = true
+			}
+		}
+		if len(intervals) >= 2 {
+			out = append(out, pt)
+		}
+	}
+	return out
+}
+
+// NewPollingTable renders the polling trade-off at every point where
+// polling ran at several intervals: each interval's latency against the
+// requests it cost and the share of them that came back empty, with the
+// push transports at the same point for comparison.
+func NewPollingTable(groups []Group, s Style) Reporter {
+	return func(w io.Writer) error {
+		pts := pollingPoints(groups)
+		withScenario := len(pts) > 1 && multiScenario(pts, func(pt *[]Group) string { return (*pt)[0].Config.Scenario })
+		var t table
+		if withScenario {
+			t.cols = append(t.cols, left("scenario"))
+		}
+		t.cols = append(t.cols, left("load"), left("transport"), right("p50"), right("p99"),
+			right("requests/s"), right("empty polls"), right("wire/event"), right("srv CPU/1k"))
+		for _, pt := range pts {
+			for i := range pt {
+				g := &pt[i]
+				if g.Config.Transport == Floor {
+					continue
+				}
+				var row []string
+				if withScenario {
+					row = append(row, g.Config.Scenario)
+				}
+				reqs, empty := "stream", "–"
+				if p := g.Median.Polls; p != nil {
+					reqs, empty = FormatSI(p.RequestsPerSec), FormatPercent(p.EmptyShare)
+				}
+				row = append(row, g.Config.Load(), g.Config.Label(),
+					spreadNS(g.P50), spreadNS(g.P99), reqs, empty,
+					FormatBytes(g.Median.Wire.BytesPerEvent), FormatNS(g.Median.Server.CPUPer1kDeliveries*1e9))
+				t.add(row...)
+			}
+		}
+		return t.render(w, s)
+	}
+}
+
+// NewCapacityTable renders vegeta's constant-rate attacks on /poll.
+func NewCapacityTable(cs []Capacity, s Style) Reporter {
+	return func(w io.Writer) error {
+		withScenario := multiScenario(cs, func(c *Capacity) string { return c.Scenario })
+		var t table
+		if withScenario {
+			t.cols = append(t.cols, left("scenario"))
+		}
+		t.cols = append(t.cols, left("target"), right("payload"), right("offered/s"), right("requests"),
+			right("ok/s"), right("success"), right("p50"), right("p99"), right("max"), right("srv CPU"))
+		for _, c := range cs {
+			var row []string
+			if withScenario {
+				row = append(row, c.Scenario)
+			}
+			row = append(row, c.Target, FormatBytes(float64(c.Payload)), FormatSI(c.Rate), FormatCount(c.Requests),
+				FormatSI(c.Throughput), FormatPercent(c.Success),
+				FormatNS(float64(c.LatencyNS.P50)), FormatNS(float64(c.LatencyNS.P99)), FormatNS(float64(c.LatencyNS.Max)),
+				FormatNS(c.Server.CPUSeconds*1e9))
+			t.add(row...)
+		}
+		return t.render(w, s)
+	}
+}

@@ -1,0 +1,71 @@
+package results
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// NewTextReport renders a report for a terminal: the machine, each
+// scenario's table, the floor comparison, the polling trade-off, the
+// correctness statement and the summary; what report.md says, without the
+// plots.
+func NewTextReport(r *Report) Reporter {
+	return func(w io.Writer) error {
+		bw := bufio.NewWriter(w)
+		m := &errWriter{w: bw}
+		m.printf("pushbench on %s", r.Env.Machine())
+		if r.Env.Commit != "" {
+			m.printf(", commit %s", r.Env.Commit)
+		}
+		m.printf("\n")
+		groups := Groups(r.Runs)
+		for _, name := range r.ScenarioNames() {
+			var gs []Group
+			for _, g := range groups {
+				if g.Config.Scenario == name {
+					gs = append(gs, g)
+				}
+			}
+			cs := capacityOf(r, name)
+			if len(gs) == 0 && len(cs) == 0 {
+				continue
+			}
+			m.printf("\n%s\n", heading(scenarioTitle(name)))
+			m.table(NewGroupsTable(gs, Text))
+			m.table(NewCapacityTable(cs, Text))
+		}
+		if rows, _ := floorRows(groups); len(rows) > 0 {
+			m.printf("\n%s\n", heading("against the "+Floor+" floor"))
+			m.table(NewFloorTable(groups, Text))
+		}
+		if len(pollingPoints(groups)) > 0 {
+			m.printf("\n%s\n", heading("polling trade-off"))
+			m.table(NewPollingTable(groups, Text))
+		}
+		m.printf("\n%s\n", heading("correctness"))
+		for _, l := range correctness(r.Runs) {
+			m.printf("%s\n", l)
+		}
+		m.printf("\n%s\n", heading("summary"))
+		for _, b := range summarize(r) {
+			m.printf("%s:\n", b.title)
+			for _, it := range b.items {
+				m.printf("  - %s\n", it.text)
+				for _, s := range it.sub {
+					m.printf("      %s\n", s)
+				}
+			}
+		}
+		if m.err != nil {
+			return m.err
+		}
+		return bw.Flush()
+	}
+}
+
+// heading underlines a title for a terminal.
+func heading(s string) string {
+	return fmt.Sprintf("%s\n%s", s, strings.Repeat("=", len([]rune(s))))
+}
