@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pushbench/pushbench/internal/proc"
+	"github.com/pushbench/pushbench/servers"
+)
+
+func init() {
+	commands["serve"] = command{"serve the event stream over poll, SSE and WebSocket", serveCmd}
+}
+
+// shutdownTimeout bounds a graceful stop; streams have already been ended by
+// then, so only in-flight polls remain.
+const shutdownTimeout = 5 * time.Second
+
+func serveCmd(ctx context.Context, args []string) error {
+	var (
+		hubOpts servers.HubOptions
+		opts    servers.Options
+		sch     servers.Schedule
+	)
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:8080", "listen address (port 0: any free port, printed on stdout)")
+	transport := fs.String("transport", "all", "transports to serve: all, or a comma-separated list of poll, sse, ws")
+	fs.IntVar(&hubOpts.History, "history", servers.DefaultHistory, "events kept for resuming clients")
+	fs.IntVar(&hubOpts.MaxLag, "max-lag", servers.DefaultMaxLag, "events a subscriber may lag before it is cut off")
+	fs.DurationVar(&opts.Heartbeat, "heartbeat", servers.DefaultHeartbeat, "SSE heartbeat interval")
+	fs.DurationVar(&opts.Retry, "retry", servers.DefaultRetry, "SSE reconnection delay sent as retry:")
+	fs.IntVar(&opts.PollBatch, "poll-batch", servers.DefaultPollBatch, "most events in one poll answer")
+	fs.Float64Var(&sch.Rate, "rate", servers.DefaultRate, "events published per second")
+	fs.IntVar(&sch.Burst, "burst", 1, "events sharing each scheduled instant")
+	payload := fs.Int("payload", servers.DefaultPayload, "event data size in bytes")
+	fs.Uint64Var(&sch.Count, "count", 0, "stop publishing after this many events (0: never)")
+	waitStart := fs.Bool("wait-start", false, "publish nothing until POST /control/start")
+	cpus := fs.String("cpus", "", "pin the server to these CPUs, comma-separated (default: any)")
+	tcpAddr := fs.String("tcp-addr", "", "also serve the plain-TCP floor on this address (default: off)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	transports, err := parseTransports(*transport)
+	if err != nil {
+		return err
+	}
+	if *payload < 0 {
+		return fmt.Errorf("bad --payload %d: want bytes >= 0", *payload)
+	}
+	sch.Payload = *payload
+	if *payload == 0 {
+		sch.Payload = -1 // Schedule reads 0 as "default" and below 0 as empty
+	}
+	if *cpus != "" {
+		if err := pin(*cpus); err != nil {
+			return err
+		}
+	}
+
+	hub := servers.NewHub(&hubOpts)
+	srv := servers.New(hub, &opts, transports...)
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	var tcpLn net.Listener
+	if *tcpAddr != "" {
+		if tcpLn, err = net.Listen("tcp", *tcpAddr); err != nil {
+			return errors.Join(err, ln.Close())
+		}
+	}
+
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		// No WriteTimeout: it would cut every stream. Each handler puts a
+		// deadline on its own writes instead.
+	}
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- ignoreClosed(hs.Serve(ln)) }()
+	tcpCtx, stopTCP := context.WithCancel(context.Background())
+	defer stopTCP()
+	var tcpDone chan error // stays nil, never ready, without --tcp-addr
+	if tcpLn != nil {
+		tcpDone = make(chan error, 1)
+		floor := servers.NewTCP(hub, &opts)
+		go func() { tcpDone <- floor.Serve(tcpCtx, tcpLn) }()
+	}
+	// stop ends everything started above and waits for it. The streams go
+	// first: Shutdown waits for SSE responses, which only the closed hub
+	// ends, and never for hijacked WebSocket connections.
+	stop := func() error {
+		srv.Close()
+		stopTCP()
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		err := errors.Join(hs.Shutdown(sctx), <-httpDone)
+		if tcpDone != nil {
+			err = errors.Join(err, <-tcpDone)
+		}
+		return err
+	}
+
+	if !*waitStart {
+		if _, err := srv.Start(sch); err != nil {
+			return errors.Join(err, stop())
+		}
+	}
+	// A parent process reads these lines to learn the ports; the http line
+	// comes last and means the server is ready.
+	if tcpLn != nil {
+		if _, err := fmt.Printf("pushbench: listening on tcp://%s\n", tcpLn.Addr()); err != nil {
+			return errors.Join(err, stop())
+		}
+	}
+	if _, err := fmt.Printf("pushbench: listening on http://%s\n", ln.Addr()); err != nil {
+		return errors.Join(err, stop())
+	}
+
+	select {
+	case err := <-httpDone:
+		httpDone <- err // stop receives it again
+	case err := <-tcpDone:
+		tcpDone <- err
+	case <-ctx.Done():
+	}
+	return stop()
+}
+
+// ignoreClosed drops the error Serve returns after a Shutdown or Close.
+func ignoreClosed(err error) error {
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// parseTransports reads --transport.
+func parseTransports(s string) ([]string, error) {
+	if s == "all" {
+		return nil, nil // New mounts every transport
+	}
+	var out []string
+	for t := range strings.SplitSeq(s, ",") {
+		if !slices.Contains(servers.Transports, t) {
+			return nil, fmt.Errorf("bad --transport %q: want all, or a comma-separated list of %s", s, strings.Join(servers.Transports, ", "))
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// pin reads --cpus and pins the process to them.
+func pin(s string) error {
+	var cpus []int
+	for f := range strings.SplitSeq(s, ",") {
+		c, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || c < 0 {
+			return fmt.Errorf("bad --cpus %q: want CPU numbers, comma-separated", s)
+		}
+		cpus = append(cpus, c)
+	}
+	return proc.Pin(cpus...)
+}

@@ -1,0 +1,369 @@
+package pushbench_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/pushbench/pushbench/event"
+	"github.com/pushbench/pushbench/loadgen"
+	"github.com/pushbench/pushbench/servers"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// transports is every transport the suite compares, the tcp floor included.
+var transports = []string{loadgen.Poll, loadgen.SSE, loadgen.WS, loadgen.TCP}
+
+// stack is a hub served over every transport by real listeners.
+type stack struct {
+	hub  *servers.Hub
+	http *httptest.Server
+	tcp  string // tcp://host:port of the floor
+}
+
+// newStack serves a fresh hub; short timings keep reconnect tests fast.
+func newStack(t testing.TB, hubOpts *servers.HubOptions) *stack {
+	t.Helper()
+	hub := servers.NewHub(hubOpts)
+	opts := &servers.Options{Retry: 20 * time.Millisecond, Heartbeat: time.Second}
+	srv := servers.New(hub, opts)
+	ts := httptest.NewServer(srv)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	floor := servers.NewTCP(hub, opts)
+	done := make(chan error, 1)
+	go func() { done <- floor.Serve(ctx, l) }()
+	t.Cleanup(func() {
+		srv.Close() // ends every stream, so the test servers can close
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("tcp floor: %v", err)
+		}
+		ts.Close()
+	})
+	return &stack{hub: hub, http: ts, tcp: "tcp://" + l.Addr().String()}
+}
+
+func (s *stack) target(transport string) string {
+	if transport == loadgen.TCP {
+		return s.tcp
+	}
+	return s.http.URL
+}
+
+// publish publishes n more events of size bytes, scheduled now.
+func (s *stack) publish(t testing.TB, n, size int) {
+	t.Helper()
+	for range n {
+		seq := s.hub.Head() + 1
+		if err := s.hub.Publish(servers.NewEntry(event.New(seq, time.Now().UnixNano(), size))); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// clientOptions make reconnects quick and polling frequent.
+func clientOptions() loadgen.Options {
+	return loadgen.Options{
+		PollInterval: 5 * time.Millisecond,
+		SSERetry:     20 * time.Millisecond,
+		BackoffMin:   5 * time.Millisecond,
+		BackoffMax:   50 * time.Millisecond,
+		ReadTimeout:  5 * time.Second,
+	}
+}
+
+// startFleet runs n clients of transport from cursor after.
+func startFleet(t testing.TB, s *stack, transport string, n int, after uint64, o loadgen.Options) *loadgen.Fleet {
+	t.Helper()
+	f, err := loadgen.StartFleet(context.Background(), loadgen.FleetConfig{
+		Transport: transport, Target: s.target(transport), Clients: n, After: after, Options: o,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Stop)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := f.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// finish waits for every client to reach the head, stops them and returns
+// their summed account.
+func finish(t testing.TB, s *stack, f *loadgen.Fleet) loadgen.Counts {
+	t.Helper()
+	head := s.hub.Head()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := f.WaitCaughtUp(ctx, head); err != nil {
+		t.Errorf("%d clients did not reach event %d: %v", f.Behind(head), head, err)
+	}
+	f.Stop()
+	if errs := f.Errors(); len(errs) > 0 {
+		t.Errorf("clients gave up: %v", errs)
+	}
+	return f.Counts(head)
+}
+
+// exact asserts that every client got every expected event exactly once, in
+// order, with nothing signalled missing unless gapMissed says so.
+func exact(t testing.TB, c loadgen.Counts, clients int, perClient, gapMissed uint64) {
+	t.Helper()
+	want := loadgen.Counts{
+		Expected:  uint64(clients) * perClient,
+		Delivered: uint64(clients) * (perClient - gapMissed),
+		GapMissed: uint64(clients) * gapMissed,
+	}
+	got := c
+	got.Attempts, got.Connects, got.Polls, got.EmptyPolls, got.Gaps = 0, 0, 0, 0, 0
+	if got != want {
+		t.Fatalf("account:\n got %+v\nwant %+v", c, want)
+	}
+}
+
+func TestEveryClientGetsEveryEventOnceInOrder(t *testing.T) {
+	// All transports at once, from one hub: the same events, published once.
+	s := newStack(t, nil)
+	const clients, events = 8, 300
+	var mu sync.Mutex
+	payloads := map[string]map[uint64][]byte{}
+	fleets := map[string]*loadgen.Fleet{}
+	for _, tr := range transports {
+		seen := map[uint64][]byte{}
+		payloads[tr] = seen
+		o := clientOptions()
+		o.Observe = func(msg []byte) {
+			h, err := event.DecodeHeader(msg)
+			if err != nil {
+				return // accounted as malformed by the client
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if _, ok := seen[h.Seq]; !ok {
+				seen[h.Seq] = bytes.Clone(msg)
+			}
+		}
+		fleets[tr] = startFleet(t, s, tr, clients, 0, o)
+	}
+	s.publish(t, events, 200)
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) { exact(t, finish(t, s, fleets[tr]), clients, events, 0) })
+	}
+	// Every transport carried, byte for byte, what the hub encoded.
+	want, _, err := s.hub.Read(0, nil, events)
+	if err != nil || len(want) != events {
+		t.Fatalf("hub holds %d events: %v", len(want), err)
+	}
+	for _, tr := range transports {
+		for _, e := range want {
+			if got := payloads[tr][e.Seq]; !bytes.Equal(got, e.JSON) {
+				t.Fatalf("%s event %d:\n got %s\nwant %s", tr, e.Seq, got, e.JSON)
+			}
+		}
+	}
+	if !bytes.Contains(want[6].JSON, []byte(event.Payload(7, 200))) {
+		t.Fatal("event 7 does not carry its generated payload")
+	}
+}
+
+// cutter is a dialer whose connections the test can cut from the client side.
+type cutter struct {
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func (c *cutter) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	if err == nil {
+		c.mu.Lock()
+		c.conns = append(c.conns, conn)
+		c.mu.Unlock()
+	}
+	return conn, err
+}
+
+func (c *cutter) cutAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, conn := range c.conns {
+		conn.Close()
+	}
+	c.conns = nil
+}
+
+func TestDisconnectedClientResumesWithNothingLostOrDuplicated(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			s := newStack(t, nil)
+			var cut cutter
+			o := clientOptions()
+			o.Dial = cut.dial
+			const clients = 4
+			f, err := loadgen.StartFleet(context.Background(), loadgen.FleetConfig{
+				Transport: tr, Target: s.target(tr), Clients: clients, Options: o,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(f.Stop)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := f.WaitConnected(ctx); err != nil {
+				t.Fatal(err)
+			}
+			s.publish(t, 100, 64)
+			if err := f.WaitCaughtUp(ctx, 50); err != nil {
+				t.Fatal(err)
+			}
+			cut.cutAll() // mid-stream, from the client side
+			s.publish(t, 100, 64)
+			c := finish(t, s, f)
+			exact(t, c, clients, 200, 0)
+			if tr != loadgen.Poll && c.Connects < 2*clients {
+				t.Fatalf("%d connects for %d clients: the cut did not force reconnects", c.Connects, clients)
+			}
+		})
+	}
+}
+
+func TestCursorOlderThanHistoryGetsGapSignal(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			s := newStack(t, &servers.HubOptions{History: 10})
+			s.publish(t, 50, 16) // history now holds 41..50
+			const clients = 3
+			f := startFleet(t, s, tr, clients, 0, clientOptions())
+			s.publish(t, 4, 16) // within MaxLag (History/2): no client is cut off
+			c := finish(t, s, f)
+			exact(t, c, clients, 54, 40)
+			if c.Gaps != clients {
+				t.Fatalf("gap signals = %d, want one per client", c.Gaps)
+			}
+		})
+	}
+}
+
+// stall opens a connection that asks for the stream and then never reads.
+func stall(t testing.TB, s *stack, transport string) net.Conn {
+	t.Helper()
+	addr := s.http.Listener.Addr().String()
+	var req string
+	switch transport {
+	case loadgen.SSE:
+		req = "GET /sse?after=0 HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n"
+	case loadgen.WS:
+		req = "GET /ws?after=0 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	case loadgen.TCP:
+		addr, req = s.tcp[len("tcp://"):], "after=0\n"
+	}
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A tiny receive buffer makes the server's writes back up quickly.
+	if tc, ok := conn.(*net.TCPConn); ok {
+		if err := tc.SetReadBuffer(4096); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := conn.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+func TestSlowClientIsCutOffWithoutSlowingOthers(t *testing.T) {
+	for _, tr := range []string{loadgen.SSE, loadgen.WS, loadgen.TCP} {
+		t.Run(tr, func(t *testing.T) {
+			s := newStack(t, &servers.HubOptions{History: 4096, MaxLag: 64})
+			stall(t, s, tr)
+			deadline := time.Now().Add(5 * time.Second)
+			for s.hub.Stats().Subscribers < 1 {
+				if time.Now().After(deadline) {
+					t.Fatal("stalled client never subscribed")
+				}
+				time.Sleep(time.Millisecond)
+			}
+			const clients = 4
+			f := startFleet(t, s, tr, clients, 0, clientOptions())
+			// 16 KiB events: the stalled socket's buffers fill within a few
+			// hundred, after which it lags and must be cut off.
+			for range 40 {
+				s.publish(t, 50, 16<<10)
+				time.Sleep(2 * time.Millisecond)
+			}
+			exact(t, finish(t, s, f), clients, 2000, 0)
+			if got := s.hub.Stats().SlowDropped; got < 1 {
+				t.Fatalf("slow subscribers dropped = %d, want the stalled one", got)
+			}
+			if lat := f.Latency().Snapshot().Max(); lat > int64(2*time.Second) {
+				t.Fatalf("healthy clients' max latency %v: the stalled client slowed them", time.Duration(lat))
+			}
+		})
+	}
+}
+
+func TestBadInputGetsClearErrorAndServerKeepsServing(t *testing.T) {
+	s := newStack(t, nil)
+	s.publish(t, 5, 8)
+	for _, tc := range []struct {
+		method, path string
+		header       http.Header
+		want         int
+	}{
+		{"GET", "/poll?after=abc", nil, 400},
+		{"GET", "/poll?after=-1", nil, 400},
+		{"GET", "/poll?after=99999999999999999999999", nil, 400},
+		{"GET", "/poll?after=6", nil, 400},
+		{"GET", "/sse?after=abc", nil, 400},
+		{"GET", "/sse", http.Header{"Last-Event-ID": {"x1"}}, 400},
+		{"GET", "/sse", http.Header{"Last-Event-ID": {"18446744073709551616"}}, 400},
+		{"GET", "/ws?after=-3", nil, 400},
+		{"GET", "/nope", nil, 404},
+		{"POST", "/sse", nil, 405},
+		{"DELETE", "/poll", nil, 405},
+	} {
+		req, err := http.NewRequest(tc.method, s.http.URL+tc.path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range tc.header {
+			req.Header[k] = v
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", tc.method, tc.path, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s %s %v: status %d, want %d", tc.method, tc.path, tc.header, resp.StatusCode, tc.want)
+		}
+	}
+	// Still serving, on every transport.
+	for _, tr := range transports {
+		f := startFleet(t, s, tr, 1, 0, clientOptions())
+		exact(t, finish(t, s, f), 1, 5, 0)
+	}
+}
+
+func ExampleTransports() {
+	fmt.Println(loadgen.Transports)
+	// Output: [poll sse ws tcp]
+}
