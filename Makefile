@@ -1,0 +1,42 @@
+# pushbench: `make bench` runs the main benchmark matrix and writes a report;
+# `make test` runs every test. Both build what they need first.
+
+export PATH := /usr/local/go/bin:$(PATH)
+GO      ?= go
+BIN     := bin/pushbench
+OUT     ?= results/$(shell date -u +%Y%m%d-%H%M%S)
+
+.PHONY: all build test check bench bench-quick fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/pushbench
+
+## test: format and vet checks, the whole suite under the race detector (the
+## fuzz seed corpora run as ordinary tests), then every benchmark once so none
+## can rot.
+test: check
+	$(GO) test -race -count=1 -timeout 8m ./...
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 5m ./...
+
+check:
+	@fmt=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$fmt" ]; then echo "gofmt needed:"; echo "$$fmt"; exit 1; fi
+	$(GO) vet ./...
+
+## bench: the default matrix, about 10 minutes on 2 cores.
+bench: build
+	$(BIN) bench --matrix default --out $(OUT)
+
+## bench-quick: a reduced matrix, about a minute.
+bench-quick: build
+	$(BIN) bench --matrix quick --out $(OUT)
+
+## fuzz: run the SSE parser fuzzer for a while (FUZZTIME, default 1m).
+FUZZTIME ?= 1m
+fuzz:
+	$(GO) test ./loadgen -run '^$$' -fuzz FuzzSSEParser -fuzztime $(FUZZTIME)
+
+clean:
+	rm -rf bin
