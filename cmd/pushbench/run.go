@@ -30,6 +30,8 @@ type runFlags struct {
 	target       string
 	jsonFile     string
 	local        localFlags
+	// progress, if set, is told the time elapsed while publishing.
+	progress func(elapsed time.Duration)
 }
 
 func runCmd(ctx context.Context, args []string) error {
@@ -99,5 +101,10 @@ func runOnce(ctx context.Context, f runFlags) (results.Run, error) {
 		Payload:  f.payload,
 		Warmup:   f.warmup,
 		Duration: f.duration,
+		Progress: func(elapsed time.Duration, _ uint64) {
+			if f.progress != nil {
+				f.progress(elapsed)
+			}
+		},
 	})
 }

@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/pushbench/pushbench/loadgen"
+	"github.com/pushbench/pushbench/results"
+	"github.com/pushbench/pushbench/scenarios"
+	"github.com/pushbench/pushbench/servers"
+)
+
+func init() {
+	commands["bench"] = command{"run a scenario matrix and write results.json, report.md and plots", benchCmd}
+}
+
+func benchCmd(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	matrix := fs.String("matrix", "default", "scenario matrix: default or quick (see scenarios/matrix.go)")
+	only := fs.String("scenarios", "", "comma-separated scenario names to run (default: all in the matrix)")
+	out := fs.String("out", "", "output directory (default: results/<UTC time>)")
+	pin := fs.Bool("pin", runtime.NumCPU() >= 2, "pin the server to CPU 0 and the load generator to the other CPUs")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	m, err := scenarios.Lookup(*matrix)
+	if err != nil {
+		return err
+	}
+	if *only != "" {
+		if m, err = m.Select(strings.Split(*only, ",")); err != nil {
+			return err
+		}
+	}
+	dir := *out
+	if dir == "" {
+		dir = filepath.Join("results", time.Now().UTC().Format("20060102-150405"))
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+
+	rep := &results.Report{Env: results.CurrentEnv(), Matrix: *matrix, Settings: settings(*pin)}
+	rep.Env.Pinning = (&localFlags{pin: *pin}).pinning()
+	for _, s := range m {
+		rep.Scenarios = append(rep.Scenarios, results.ScenarioInfo{
+			Name: s.Name, Kind: s.Kind, Description: s.Description, P99BoundS: s.P99Bound.Seconds(),
+		})
+	}
+	cases := m.Cases()
+	prog := newProgress(os.Stderr, len(cases))
+	runErr := runCases(ctx, cases, *pin, rep, prog)
+	prog.close()
+
+	// Whatever ran is saved and rendered, even after an interruption.
+	if len(rep.Runs) == 0 && len(rep.Capacity) == 0 {
+		return errors.Join(runErr, errors.New("no run completed"))
+	}
+	if err := rep.Save(dir); err != nil {
+		return errors.Join(runErr, err)
+	}
+	if err := results.WriteDir(dir, rep); err != nil {
+		return errors.Join(runErr, err)
+	}
+	if err := results.NewTextReport(rep)(os.Stdout); err != nil {
+		return errors.Join(runErr, err)
+	}
+	fmt.Printf("\nwrote %s and %s\n", filepath.Join(dir, results.FileName), filepath.Join(dir, results.ReportName))
+	return runErr
+}
+
+// settings records what shaped every run, for the report's header.
+func settings(pin bool) results.Settings {
+	s := results.Settings{
+		HeartbeatS:   servers.DefaultHeartbeat.Seconds(),
+		MaxLag:       servers.DefaultMaxLag,
+		History:      servers.DefaultHistory,
+		SSERetry:     fmt.Sprintf("server's retry: hint, %v", servers.DefaultRetry),
+		WSBackoff:    fmt.Sprintf("%v doubling to %v, full jitter", loadgen.DefaultBackoffMin, loadgen.DefaultBackoffMax),
+		PollInterval: "per run; the next poll follows the answer after the interval, at once when more is waiting",
+		Extra: map[string]string{
+			"latency":        "scheduled publish time to arrival at the client, HDR histogram, 3 significant digits",
+			"processes":      "server and load generator are separate processes on one machine, one clock",
+			"connect rate":   fmt.Sprintf("%d clients/s", loadgen.DefaultConnectRate),
+			"client timeout": loadgen.DefaultReadTimeout.String(),
+		},
+	}
+	if pin {
+		s.ServerCPUs = "0"
+		s.LoadgenCPUs = fmt.Sprintf("1-%d", runtime.NumCPU()-1)
+	}
+	return s
+}
+
+// runCases runs every case in order into rep. A saturation ladder stops
+// climbing at the first rate that breaks its bound or loses an event; the
+// report states the highest rate that held.
+func runCases(ctx context.Context, cases []scenarios.Case, pin bool, rep *results.Report, prog progress) error {
+	broken := map[string]string{} // ladder step → why it broke
+	for i, c := range cases {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		sc := c.Scenario
+		prog.start(i+1, len(cases), c.String(), sc.Warmup+sc.Duration)
+		if why, ok := broken[c.Step()]; ok {
+			prog.done("skipped: a lower rate already " + why)
+			continue
+		}
+		if sc.Kind == scenarios.PollCapacity {
+			caps, err := capacityCase(ctx, c, pin)
+			rep.Capacity = append(rep.Capacity, caps...)
+			if err != nil {
+				rep.Notes = append(rep.Notes, fmt.Sprintf("%s: %v", c, err))
+				prog.done("failed: " + err.Error())
+				continue
+			}
+			prog.done(fmt.Sprintf("%d attacks", len(caps)))
+			continue
+		}
+		f := runFlags{
+			transport:    c.Transport,
+			clients:      c.Clients,
+			rate:         c.Rate,
+			burst:        sc.Burst,
+			payload:      c.Payload,
+			duration:     sc.Duration,
+			warmup:       sc.Warmup,
+			pollInterval: c.PollInterval,
+			local:        localFlags{pin: pin, heartbeat: sc.Heartbeat},
+			progress:     prog.tick,
+		}
+		run, err := runOnce(ctx, f)
+		run.Scenario = sc.Name
+		if err != nil {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("%s: %v", c, err))
+		}
+		if run.Transport != "" && run.EventsPublished > 0 {
+			rep.Runs = append(rep.Runs, run)
+		}
+		if sc.Kind == scenarios.Saturation {
+			switch {
+			case err != nil:
+				broken[c.Step()] = "failed"
+			case run.Lost > 0 || run.GapMissed > 0:
+				broken[c.Step()] = "lost events"
+			case time.Duration(run.LatencyNS.P99) > sc.P99Bound:
+				broken[c.Step()] = fmt.Sprintf("broke the %v p99 bound", sc.P99Bound)
+			}
+		}
+		outcome := fmt.Sprintf("p50 %s p99 %s, %s/%s delivered, lost %d",
+			results.FormatNS(float64(run.LatencyNS.P50)), results.FormatNS(float64(run.LatencyNS.P99)),
+			results.FormatCount(run.EventsDelivered), results.FormatCount(run.EventsExpected), run.Lost)
+		if err != nil {
+			outcome = "failed: " + err.Error()
+		}
+		prog.done(outcome)
+	}
+	return nil
+}
+
+// capacityEvents is how many events the capacity case publishes before the
+// attacks, so a batch poll has something to answer with.
+const capacityEvents = 100
+
+// capacityCase measures the polling server's raw capacity with vegeta at
+// c.Rate requests/s: once on the empty (204) path, once for a batch of ten
+// events.
+func capacityCase(ctx context.Context, c scenarios.Case, pin bool) ([]results.Capacity, error) {
+	l := localFlags{pin: pin}
+	srv, err := l.start(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer srv.stop()
+	ctl := loadgen.Control{Base: srv.http}
+	if err := ctl.Start(ctx, 1e6, 1, c.Payload, capacityEvents); err != nil {
+		return nil, err
+	}
+	for {
+		st, err := ctl.Stats(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if st.Hub.Head >= capacityEvents {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := ctl.Stop(ctx); err != nil {
+		return nil, err
+	}
+	var out []results.Capacity
+	for _, batch := range []uint64{0, 10} {
+		cp, err := loadgen.Capacity(ctx, loadgen.CapacityConfig{
+			Control: srv.http, Batch: batch, Rate: c.Rate, Duration: c.Scenario.Duration,
+		})
+		cp.Scenario, cp.Payload = c.Scenario.Name, c.Payload
+		if err != nil {
+			return out, err
+		}
+		out = append(out, cp)
+	}
+	return out, nil
+}
