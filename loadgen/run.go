@@ -191,5 +191,8 @@ func usage(before, connected, after proc.Stats, delivered uint64, clients int) r
 	if clients > 0 && connected.RSSBytes > before.RSSBytes {
 		p.BytesPerConn = float64(connected.RSSBytes-before.RSSBytes) / float64(clients)
 	}
+	if clients > 0 && connected.HeapBytes > before.HeapBytes {
+		p.HeapPerConn = float64(connected.HeapBytes-before.HeapBytes) / float64(clients)
+	}
 	return p
 }

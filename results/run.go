@@ -131,8 +131,11 @@ type Process struct {
 	// measurement's peak (connections open).
 	RSSBytes  uint64 `json:"rss_bytes"`
 	HeapBytes uint64 `json:"heap_bytes"`
-	// BytesPerConn is (RSS - RSS before connections) / connections.
+	// BytesPerConn is (RSS - RSS before connections) / connections, and
+	// HeapPerConn the same for the Go heap: what holding one idle
+	// connection costs.
 	BytesPerConn float64 `json:"bytes_per_conn"`
+	HeapPerConn  float64 `json:"heap_bytes_per_conn"`
 	Goroutines   int     `json:"goroutines"`
 	OpenFiles    int     `json:"open_files"`
 }
