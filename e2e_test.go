@@ -214,18 +214,9 @@ func TestDisconnectedClientResumesWithNothingLostOrDuplicated(t *testing.T) {
 			o := clientOptions()
 			o.Dial = cut.dial
 			const clients = 4
-			f, err := loadgen.StartFleet(context.Background(), loadgen.FleetConfig{
-				Transport: tr, Target: s.target(tr), Clients: clients, Options: o,
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(f.Stop)
+			f := startFleet(t, s, tr, clients, 0, o)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			if err := f.WaitConnected(ctx); err != nil {
-				t.Fatal(err)
-			}
 			s.publish(t, 100, 64)
 			if err := f.WaitCaughtUp(ctx, 50); err != nil {
 				t.Fatal(err)

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"strconv"
 	"strings"
@@ -83,24 +82,9 @@ func tcpAddr(base string) (string, error) {
 // ErrTCPRefused or ErrTCPLineTooLong when the server's answer would only be
 // repeated.
 func (c *tcpClient) Run(ctx context.Context) error {
-	b := Backoff{Min: c.o.BackoffMin, Max: c.o.BackoffMax}
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	for {
-		delivered, err := c.session(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if errors.Is(err, ErrTCPRefused) || errors.Is(err, ErrTCPLineTooLong) {
-			return err
-		}
-		if delivered {
-			b.Reset()
-		}
-		if !pauseCtx(ctx, timer, b.Next(rand.Int64N)) {
-			return nil
-		}
-	}
+	return reconnect(ctx, c.o, c.session, func(err error) bool {
+		return errors.Is(err, ErrTCPRefused) || errors.Is(err, ErrTCPLineTooLong)
+	})
 }
 
 // session makes one connection, asks for the events after the cursor and

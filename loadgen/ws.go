@@ -170,15 +170,25 @@ func newWSClient(base string, t *Tracker, o Options) (Client, error) {
 // as Backoff says. It returns nil when ctx ends, or an ErrWSRejected or
 // ErrWSProtocol error when the server leaves nothing to retry.
 func (c *wsClient) Run(ctx context.Context) error {
-	b := Backoff{Min: c.o.BackoffMin, Max: c.o.BackoffMax}
+	return reconnect(ctx, c.o, c.session, func(err error) bool {
+		return errors.Is(err, ErrWSRejected) || errors.Is(err, ErrWSProtocol)
+	})
+}
+
+// reconnect runs session until ctx ends or it fails permanently, pausing
+// between sessions with exponential backoff and full jitter. The backoff
+// resets after a session that delivered something, so a client that was
+// streaming reconnects quickly while one facing a dead server backs off.
+func reconnect(ctx context.Context, o Options, session func(context.Context) (bool, error), permanent func(error) bool) error {
+	b := Backoff{Min: o.BackoffMin, Max: o.BackoffMax}
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
-		delivered, err := c.session(ctx)
+		delivered, err := session(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
-		if errors.Is(err, ErrWSRejected) || errors.Is(err, ErrWSProtocol) {
+		if permanent(err) {
 			return err
 		}
 		if delivered {
