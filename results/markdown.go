@@ -32,9 +32,10 @@ func WriteDir(dir string, r *Report) error {
 
 // WriteMarkdown writes report.md: the machine and settings behind every
 // figure, one section per scenario with its table and plots, the floor
-// comparison, the polling trade-off, the correctness statement and a summary
-// computed from the runs. plots are the paths WritePlots returned, relative
-// to the report's directory; each PNG links to its SVG twin.
+// comparison, the polling trade-off, the load generator beside the server,
+// the correctness statement, the project's targets judged from the runs and
+// a summary computed from them. plots are the paths WritePlots returned,
+// relative to the report's directory; each PNG links to its SVG twin.
 func WriteMarkdown(w io.Writer, r *Report, plots []string) error {
 	return NewMarkdownReport(r, plots)(w)
 }
@@ -91,6 +92,7 @@ func (m *errWriter) report(r *Report, plots []string) {
 	}
 	m.floor(groups)
 	m.polling(groups, plots, used)
+	m.loadgen(groups)
 	var rest []string
 	for _, p := range plots {
 		if !used[p] {
@@ -111,6 +113,8 @@ func (m *errWriter) report(r *Report, plots []string) {
 	if len(lines) > 1 {
 		m.printf("\n")
 	}
+
+	m.targets(r)
 
 	m.printf("## Summary\n\n")
 	blocks := summarize(r)
@@ -317,4 +321,58 @@ func (m *errWriter) polling(groups []Group, plots []string, used map[string]bool
 		}
 	}
 	m.plots(mine)
+}
+
+// loadgenIntro and pollingCPUNote introduce the load generator section in
+// either report.
+const (
+	loadgenIntro = "The load generator's CPU per 1,000 deliveries and memory per connection beside the server's, per configuration (median run). " +
+		"Where *loadgen ×srv* is above 1×, the generator spent more CPU per delivery than the server: given no more CPU than the server, it would run out first, and the run may measure the generator rather than the server. " +
+		"A dash is a figure not recorded; memory per connection is not when the process's RSS did not grow as the connections opened."
+	pollingCPUNote = "For polling, client and server work per delivery differ by design: every poll, empty or not, is a request the client makes and a response it waits for and parses, " +
+		"so a poller's ratio shows how the protocol splits the work, not the generator's headroom."
+)
+
+// loadgen writes the load generator beside the server.
+func (m *errWriter) loadgen(groups []Group) {
+	if len(groups) == 0 {
+		return
+	}
+	if !recordsLoadgen(groups) {
+		m.printf("## Load generator\n\nNo run recorded the load generator's resource use.\n\n")
+		return
+	}
+	m.printf("## Load generator\n\n%s\n\n", loadgenIntro)
+	m.table(NewLoadgenTable(groups, Markdown))
+	m.printf("\n")
+	facts := loadgenFacts(groups)
+	m.printf("%s\n\n", facts[0])
+	for _, f := range facts[1:] {
+		m.printf("- %s\n", f)
+	}
+	if len(facts) > 1 {
+		m.printf("\n")
+	}
+	if slices.ContainsFunc(groups, func(g Group) bool { return polling(g.Config) }) {
+		m.printf("%s\n\n", pollingCPUNote)
+	}
+}
+
+// targetsIntro introduces the targets in either report.
+const targetsIntro = "The project's stated targets, each judged from the runs above: met, missed, or not measured when no run fits it. " +
+	"Latency and deliveries/s are medians over the repetitions, loss is summed over all of them, other figures are the median run's, and each margin is the measured value as a multiple of the limit."
+
+// targets writes the project's targets and how the runs fared.
+func (m *errWriter) targets(r *Report) {
+	vs := Evaluate(r, Targets)
+	if len(vs) == 0 {
+		return
+	}
+	m.printf("## Targets\n\n%s\n\n", targetsIntro)
+	for _, t := range Targets {
+		m.printf("- **%s**: %s\n", t.Name, t.Description)
+	}
+	m.printf("\n%s.\n\n", strings.ToUpper(targetTally(vs)[:1])+targetTally(vs)[1:])
+	m.table(NewTargetsTable(vs, Markdown))
+	m.printf("\n")
 }

@@ -379,3 +379,59 @@ func saturation(gs []Group, info ScenarioInfo) string {
 	}
 	return fmt.Sprintf("Highest offered rate that held (%s): %s.", cond, strings.Join(parts, ", "))
 }
+
+// recordsLoadgen reports whether any group recorded the load generator's
+// CPU or memory: results.json files from before it was measured did not.
+func recordsLoadgen(groups []Group) bool {
+	return slices.ContainsFunc(groups, func(g Group) bool {
+		return g.Median.Loadgen.CPUPer1kDeliveries > 0 || g.Median.Loadgen.BytesPerConn > 0
+	})
+}
+
+// loadgenFacts states in how many configurations the load generator spent
+// less CPU per delivery than the server, then lists the others: where the
+// generator, not the server, may have been the bound. Polling
+// configurations are named as such, since there the client's work per
+// delivery differs from the server's by design.
+func loadgenFacts(groups []Group) []string {
+	var exceptions []string
+	less, measured := 0, 0
+	for i := range groups {
+		g := &groups[i]
+		lg, srv := g.Median.Loadgen.CPUPer1kDeliveries, g.Median.Server.CPUPer1kDeliveries
+		if lg <= 0 || srv <= 0 {
+			continue
+		}
+		measured++
+		if lg < srv {
+			less++
+			continue
+		}
+		s := g.Config.Label() + ", " + g.Config.Load()
+		if g.Config.Scenario != "" {
+			s = g.Config.Scenario + " " + s
+		}
+		s += fmt.Sprintf(": %s against the server's %s per 1k deliveries (%s)",
+			FormatNS(lg*1e9), FormatNS(srv*1e9), FormatRatio(lg, srv))
+		if polling(g.Config) {
+			s += ", polling"
+		}
+		exceptions = append(exceptions, s)
+	}
+	if measured == 0 {
+		return []string{"No configuration recorded both the load generator's and the server's CPU."}
+	}
+	head := fmt.Sprintf("The load generator used less CPU per delivery than the server in %d of %d configurations", less, measured)
+	if n := len(groups) - measured; n > 0 {
+		head += fmt.Sprintf(" (%d more did not record both)", n)
+	}
+	switch {
+	case len(exceptions) == 0:
+		head += "."
+	case len(exceptions) == 1:
+		head += "; the exception:"
+	default:
+		head += "; the exceptions:"
+	}
+	return append([]string{head}, exceptions...)
+}

@@ -374,3 +374,53 @@ func NewCapacityTable(cs []Capacity, s Style) Reporter {
 		return t.render(w, s)
 	}
 }
+
+// NewLoadgenTable sets the load generator's CPU per 1,000 deliveries and
+// memory per connection beside the server's, per configuration (median
+// run): a load generator that works harder per delivery than the server
+// may be what a run measured. A dash is a figure not recorded: memory per
+// connection when the process's RSS did not grow as connections opened.
+func NewLoadgenTable(groups []Group, s Style) Reporter {
+	return func(w io.Writer) error {
+		withScenario := multiScenario(groups, func(g *Group) string { return g.Config.Scenario })
+		var t table
+		if withScenario {
+			t.cols = append(t.cols, left("scenario"))
+		}
+		t.cols = append(t.cols, left("load"), left("transport"),
+			right("loadgen CPU/1k"), right("srv CPU/1k"), right("loadgen ×srv"),
+			right("loadgen RSS/conn"), right("srv RSS/conn"))
+		for i := range groups {
+			g := &groups[i]
+			lg, srv := g.Median.Loadgen, g.Median.Server
+			var row []string
+			if withScenario {
+				row = append(row, g.Config.Scenario)
+			}
+			row = append(row, g.Config.Load(), g.Config.Label(),
+				orDash(lg.CPUPer1kDeliveries*1e9, FormatNS), orDash(srv.CPUPer1kDeliveries*1e9, FormatNS),
+				cpuRatio(g),
+				orDash(lg.BytesPerConn, FormatBytes), orDash(srv.BytesPerConn, FormatBytes))
+			t.add(row...)
+		}
+		return t.render(w, s)
+	}
+}
+
+// cpuRatio is the load generator's CPU per delivery as a multiple of the
+// server's, "–" when either was not recorded.
+func cpuRatio(g *Group) string {
+	lg, srv := g.Median.Loadgen.CPUPer1kDeliveries, g.Median.Server.CPUPer1kDeliveries
+	if lg <= 0 || srv <= 0 {
+		return "–"
+	}
+	return FormatRatio(lg, srv)
+}
+
+// orDash formats v, or shows "–" for a figure not recorded (zero).
+func orDash(v float64, format func(float64) string) string {
+	if v <= 0 {
+		return "–"
+	}
+	return format(v)
+}

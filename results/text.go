@@ -4,13 +4,14 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 )
 
 // NewTextReport renders a report for a terminal: the machine, each
-// scenario's table, the floor comparison, the polling trade-off, the
-// correctness statement and the summary; what report.md says, without the
-// plots.
+// scenario's table, the floor comparison, the polling trade-off, the load
+// generator beside the server, the correctness statement, the targets and
+// the summary; what report.md says, without the plots.
 func NewTextReport(r *Report) Reporter {
 	return func(w io.Writer) error {
 		bw := bufio.NewWriter(w)
@@ -44,9 +45,30 @@ func NewTextReport(r *Report) Reporter {
 			m.printf("\n%s\n", heading("polling trade-off"))
 			m.table(NewPollingTable(groups, Text))
 		}
+		if recordsLoadgen(groups) {
+			m.printf("\n%s\n", heading("load generator"))
+			m.table(NewLoadgenTable(groups, Text))
+			for i, f := range loadgenFacts(groups) {
+				if i > 0 {
+					f = "  - " + f
+				}
+				m.printf("%s\n", f)
+			}
+			if slices.ContainsFunc(groups, func(g Group) bool { return polling(g.Config) }) {
+				m.printf("%s\n", pollingCPUNote)
+			}
+		}
 		m.printf("\n%s\n", heading("correctness"))
 		for _, l := range correctness(r.Runs) {
 			m.printf("%s\n", l)
+		}
+		if vs := Evaluate(r, Targets); len(vs) > 0 {
+			m.printf("\n%s\n", heading("targets"))
+			for _, t := range Targets {
+				m.printf("%s: %s\n", t.Name, t.Description)
+			}
+			m.table(NewTargetsTable(vs, Text))
+			m.printf("%s.\n", targetTally(vs))
 		}
 		m.printf("\n%s\n", heading("summary"))
 		for _, b := range summarize(r) {
