@@ -48,9 +48,10 @@ type Server struct {
 	sse, ws streamCounters
 	streams streamGroup
 
-	mu     sync.Mutex // guards gen and closed; never held while waiting
+	mu     sync.Mutex // guards gen, closed and log; never held while waiting for a generator
 	gen    *generatorRun
 	closed bool
+	log    *Log // nil: the history lives in memory only
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -99,40 +100,107 @@ func New(hub *Hub, o *Options, transports ...string) *Server {
 // Allow header for a method the path does not take.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
+// SetLog makes the server durable: its generator writes every batch to l
+// before publishing it, and Start saves the running schedule in l until Stop,
+// so that a server restarted on the same log can Resume it. l must be the log
+// the server's hub was restored from (Log.Restore); SetLog panics otherwise.
+// Call it before Start. The caller closes l after Close.
+func (s *Server) SetLog(l *Log) {
+	l.mu.Lock()
+	ok := l.hub == s.hub
+	l.mu.Unlock()
+	if !ok {
+		panic("servers: SetLog with a log the server's hub was not restored from")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.log = l
+}
+
 // Start publishes events on schedule sch, from now, in a goroutine the Server
 // owns, until Stop, Close or the schedule's Count. It returns the seq of the
 // first event it will publish, ErrGeneratorRunning if a generator is still
-// publishing, or ErrClosed after Close.
+// publishing, or ErrClosed after Close. sch.First is ignored: the schedule
+// continues the stream. With a log (SetLog), the schedule is saved in it
+// before the first event is published.
 func (s *Server) Start(sch Schedule) (first uint64, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.startable(); err != nil {
+		return 0, err
+	}
+	// Nothing else publishes, so Generate starts here too.
+	sch.First = s.hub.Head() + 1
+	start := time.Now()
+	if s.log != nil {
+		if err := s.log.SaveSchedule(RunningSchedule{Schedule: sch, Start: start}); err != nil {
+			return 0, err
+		}
+	}
+	s.launch(sch, start)
+	return sch.First, nil
+}
+
+// Resume goes on with the schedule the server's log held when it was opened,
+// if any, from the event after the head: the events whose time came while no
+// server ran are published at once, carrying their scheduled times, so the
+// outage shows in every client's latency. ok is false, and nothing starts,
+// without a log or a saved schedule. It fails like Start.
+func (s *Server) Resume() (rs RunningSchedule, ok bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.log == nil {
+		return RunningSchedule{}, false, nil
+	}
+	if rs, ok = s.log.Schedule(); !ok {
+		return RunningSchedule{}, false, nil
+	}
+	if err := s.startable(); err != nil {
+		return RunningSchedule{}, false, err
+	}
+	s.launch(rs.Schedule, rs.Start)
+	return rs, true, nil
+}
+
+// startable says whether a generator may start; callers hold mu.
+func (s *Server) startable() error {
 	if s.closed {
-		return 0, ErrClosed
+		return ErrClosed
 	}
 	if g := s.gen; g != nil {
 		select {
 		case <-g.done: // finished its Count: a new run may follow
 			g.cancel()
 		default:
-			return 0, ErrGeneratorRunning
+			return ErrGeneratorRunning
 		}
+	}
+	return nil
+}
+
+// launch starts a generator publishing sch from start, through the log if
+// there is one; callers hold mu and have checked startable.
+func (s *Server) launch(sch Schedule, start time.Time) {
+	var pub Publisher = s.hub
+	if s.log != nil {
+		pub = s.log
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	g := &generatorRun{cancel: cancel, done: make(chan struct{})}
-	first = s.hub.Head() + 1 // nothing else publishes, so Generate starts here too
 	go func() {
 		defer close(g.done)
-		g.err = Generate(ctx, s.hub, sch, time.Now())
+		g.err = Generate(ctx, pub, sch, start)
 	}()
 	s.gen = g
-	return first, nil
 }
 
-// Stop stops the generator, if one runs, and waits for it. It returns the
-// newest seq published and the error the generator failed with, if any.
+// Stop stops the generator, if one runs, and waits for it, and removes the
+// schedule from the log, if there is one, so that a restart does not resume
+// it. It returns the newest seq published and the error the generator failed
+// with, if any.
 func (s *Server) Stop() (head uint64, err error) {
 	s.mu.Lock()
-	g := s.gen
+	g, l := s.gen, s.log
 	s.mu.Unlock()
 	// Wait without the lock, so that Close can still close the hub under a
 	// generator too busy to look at its context.
@@ -145,6 +213,11 @@ func (s *Server) Stop() (head uint64, err error) {
 			s.gen = nil
 		}
 		s.mu.Unlock()
+	}
+	// Forgotten only once the generator has stopped: a crash before this
+	// resumes a schedule whose stop was never acknowledged.
+	if l != nil {
+		err = errors.Join(err, l.ClearSchedule())
 	}
 	return s.hub.Head(), err
 }
@@ -176,6 +249,9 @@ type Stats struct {
 	Hub        HubStats       `json:"hub"`
 	Transports TransportStats `json:"transports"`
 	Process    ProcessStats   `json:"process"`
+	// Log describes the event log of a durable server (SetLog), its fsync
+	// policy included; absent when the history lives in memory only.
+	Log *LogStats `json:"log,omitempty"`
 }
 
 // TransportStats counts each transport's traffic. A transport the Server does
@@ -207,7 +283,7 @@ type PollStats struct {
 
 // Stats returns the hub's, the transports' and the process's figures.
 func (s *Server) Stats() Stats {
-	return Stats{
+	st := Stats{
 		Hub: s.hub.Stats(),
 		Transports: TransportStats{
 			SSE:  s.sse.snapshot(),
@@ -216,6 +292,14 @@ func (s *Server) Stats() Stats {
 		},
 		Process: processStats(),
 	}
+	s.mu.Lock()
+	l := s.log
+	s.mu.Unlock()
+	if l != nil {
+		ls := l.Stats()
+		st.Log = &ls
+	}
+	return st
 }
 
 func (s *Server) serveStats(w http.ResponseWriter, _ *http.Request) {

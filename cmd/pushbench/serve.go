@@ -45,6 +45,8 @@ func serveCmd(ctx context.Context, args []string) error {
 	waitStart := fs.Bool("wait-start", false, "publish nothing until POST /control/start")
 	cpus := fs.String("cpus", "", "pin the server to these CPUs, comma-separated (default: any)")
 	tcpAddr := fs.String("tcp-addr", "", "also serve the plain-TCP floor on this address (default: off)")
+	data := fs.String("data", "", "keep the event log and running schedule in this directory; a restart resumes both (default: in memory)")
+	fsync := fs.String("fsync", string(servers.FsyncNone), "with --data, when to fsync the event log: none (survives a server crash) or batch (each publish: a power loss)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -62,6 +64,10 @@ func serveCmd(ctx context.Context, args []string) error {
 	if *payload == 0 {
 		sch.Payload = -1 // Schedule reads 0 as "default" and below 0 as empty
 	}
+	policy, err := servers.ParseFsync(*fsync)
+	if err != nil {
+		return fmt.Errorf("bad --fsync: %w", err)
+	}
 	if *cpus != "" {
 		if err := pin(*cpus); err != nil {
 			return err
@@ -69,15 +75,33 @@ func serveCmd(ctx context.Context, args []string) error {
 	}
 
 	hub := servers.NewHub(&hubOpts)
+	var lg *servers.Log
+	if *data != "" {
+		if lg, err = servers.OpenLog(*data, &servers.LogOptions{Fsync: policy}); err != nil {
+			return err
+		}
+		if hub, err = lg.Restore(&hubOpts); err != nil {
+			return errors.Join(err, lg.Close())
+		}
+	}
+	closeLog := func() error {
+		if lg == nil {
+			return nil
+		}
+		return lg.Close()
+	}
 	srv := servers.New(hub, &opts, transports...)
+	if lg != nil {
+		srv.SetLog(lg)
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
-		return err
+		return errors.Join(err, closeLog())
 	}
 	var tcpLn net.Listener
 	if *tcpAddr != "" {
 		if tcpLn, err = net.Listen("tcp", *tcpAddr); err != nil {
-			return errors.Join(err, ln.Close())
+			return errors.Join(err, ln.Close(), closeLog())
 		}
 	}
 
@@ -110,10 +134,21 @@ func serveCmd(ctx context.Context, args []string) error {
 		if tcpDone != nil {
 			err = errors.Join(err, <-tcpDone)
 		}
-		return err
+		return errors.Join(err, closeLog()) // after srv.Close: no generator writes to it
 	}
 
-	if !*waitStart {
+	// A schedule saved in --data was running when the last server ended:
+	// it goes on, whatever --wait-start and the schedule flags say.
+	rs, resumed, err := srv.Resume()
+	if err != nil {
+		return errors.Join(err, stop())
+	}
+	if lg != nil {
+		if err := reportRestored(lg, rs, resumed); err != nil {
+			return errors.Join(err, stop())
+		}
+	}
+	if !*waitStart && !resumed {
 		if _, err := srv.Start(sch); err != nil {
 			return errors.Join(err, stop())
 		}
@@ -137,6 +172,24 @@ func serveCmd(ctx context.Context, args []string) error {
 	case <-ctx.Done():
 	}
 	return stop()
+}
+
+// reportRestored says on stdout what a server started with --data found.
+func reportRestored(lg *servers.Log, rs servers.RunningSchedule, resumed bool) error {
+	st := lg.Stats()
+	msg := fmt.Sprintf("pushbench: event log %s (fsync %s): %d events", st.Dir, st.Fsync, st.Events)
+	if st.Events > 0 {
+		msg += fmt.Sprintf(", %d to %d", st.First, st.Last)
+	}
+	if st.TornBytes > 0 {
+		msg += fmt.Sprintf(", torn final record of %d bytes truncated", st.TornBytes)
+	}
+	if resumed {
+		msg += fmt.Sprintf("; resuming the schedule started %s (%g events/s) after event %d",
+			rs.Start.Format(time.RFC3339Nano), rs.Rate, st.Last)
+	}
+	_, err := fmt.Println(msg)
+	return err
 }
 
 // ignoreClosed drops the error Serve returns after a Shutdown or Close.

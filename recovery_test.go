@@ -1,0 +1,186 @@
+package pushbench_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/pushbench/pushbench/loadgen"
+)
+
+// TestNothingLostAcrossACrash kills a server with SIGKILL mid-stream and
+// restarts it on the same ports and data directory: every client of every
+// transport must end with every event exactly once, in order, and the events
+// due during the outage must carry it in their latency.
+func TestNothingLostAcrossACrash(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the server as a separate process")
+	}
+	const (
+		clients = 3
+		rate    = 200.0 // events/s
+		before  = 100   // events published before the kill
+		after   = 100   // events published live after the restart
+		outage  = 500 * time.Millisecond
+	)
+	bin := pushbenchBinary(t)
+	httpAddr, tcpAddr := freeAddr(t), freeAddr(t)
+	// The restarted server listens where the first one did, so clients
+	// reconnect to it as they would to a restarted production server.
+	argv := []string{bin, "serve", "--addr", httpAddr, "--tcp-addr", tcpAddr, "--data", t.TempDir(),
+		"--wait-start", "--retry", "20ms", "--heartbeat", "1s"}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	srv := startRecoveryServer(t, ctx, argv)
+	ctl := loadgen.Control{Base: srv.URL}
+	tcpURL, ok := srv.Listening("tcp")
+	if !ok {
+		t.Fatal("server did not report its tcp address")
+	}
+	fleets := map[string]*loadgen.Fleet{}
+	for _, tr := range transports {
+		target := srv.URL
+		if tr == loadgen.TCP {
+			target = tcpURL
+		}
+		f, err := loadgen.StartFleet(ctx, loadgen.FleetConfig{
+			Transport: tr, Target: target, Clients: clients, Options: clientOptions(),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(f.Stop)
+		if err := f.WaitConnected(ctx); err != nil {
+			t.Fatalf("%s: %v", tr, err)
+		}
+		fleets[tr] = f
+	}
+
+	started := time.Now() // a little before the schedule's start
+	if err := ctl.Start(ctx, rate, 1, 64, 0); err != nil {
+		t.Fatal(err)
+	}
+	waitHead(t, ctx, ctl, before)
+	srv.Kill()
+	killed := time.Now() // every event scheduled from here on waits for the restart
+	time.Sleep(outage)
+	restarting := time.Now() // no event is delivered before this
+	srv = startRecoveryServer(t, ctx, argv)
+	if srv.URL != "http://"+httpAddr {
+		t.Fatalf("restarted server listens on %s, want %s", srv.URL, httpAddr)
+	}
+	// Everything due so far, the outage's events included, and then some
+	// published live by the restarted server.
+	due := uint64(time.Since(started).Seconds() * rate)
+	waitHead(t, ctx, ctl, due+after)
+	head, err := ctl.Stop(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	downtime := restarting.Sub(killed)
+
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			f := fleets[tr]
+			wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+			defer wcancel()
+			if err := f.WaitCaughtUp(wctx, head); err != nil {
+				t.Errorf("%d clients did not reach event %d: %v", f.Behind(head), head, err)
+			}
+			f.Stop()
+			if errs := f.Errors(); len(errs) > 0 {
+				t.Errorf("clients gave up: %v", errs)
+			}
+			c := f.Counts(head)
+			exact(t, c, clients, head, 0)
+			if c.Connects < 2*clients {
+				t.Errorf("%d connects for %d clients: the crash did not force reconnects", c.Connects, clients)
+			}
+			// The events due in the outage were published late, and their
+			// latency, from the scheduled time, says so.
+			if lat := time.Duration(f.Latency().Snapshot().Max()); lat < downtime-time.Duration(float64(time.Second)/rate) {
+				t.Errorf("max latency %v, but the server was down for %v", lat, downtime)
+			}
+		})
+	}
+}
+
+// startRecoveryServer starts the server argv describes and stops it, if it
+// is still running, when t ends.
+func startRecoveryServer(t testing.TB, ctx context.Context, argv []string) *loadgen.ServerProcess {
+	t.Helper()
+	srv, err := loadgen.StartServer(ctx, argv...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := srv.Stop(10 * time.Second); err != nil && !isKilled(err) {
+			t.Errorf("stopping server: %v", err)
+		}
+	})
+	return srv
+}
+
+// isKilled says whether err is the exit of a process the test killed.
+func isKilled(err error) bool {
+	var ee *exec.ExitError
+	return errors.As(err, &ee) && !ee.Exited()
+}
+
+// waitHead polls the server until it has published event n.
+func waitHead(t testing.TB, ctx context.Context, ctl loadgen.Control, n uint64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	for {
+		st, err := ctl.Stats(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Hub.Head >= n {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("head %d, waiting for %d: %v", st.Hub.Head, n, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// freeAddr returns a loopback address with a port that was free a moment
+// ago, for a server that must listen on the same port twice.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
+// pushbenchBinary builds the pushbench command into a temporary directory
+// removed when t ends, so the server can be killed and restarted as a
+// process of its own.
+func pushbenchBinary(t testing.TB) string {
+	t.Helper()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("go is not on PATH, so the server cannot be built as a separate process: %v", err)
+	}
+	bin := filepath.Join(t.TempDir(), "pushbench")
+	out, err := exec.Command(goTool, "build", "-o", bin, "./cmd/pushbench").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build ./cmd/pushbench: %v\n%s", err, out)
+	}
+	return bin
+}
