@@ -66,6 +66,7 @@ type Hub struct {
 	mu     sync.RWMutex
 	ring   []*Entry // ring[seq % len(ring)]
 	head   uint64   // newest seq published; 0 before the first
+	first  uint64   // oldest seq this hub ever held (1, or a restored log's first)
 	subs   map[*Subscription]struct{}
 	closed bool
 
@@ -88,8 +89,28 @@ func NewHub(opts *HubOptions) *Hub {
 	return &Hub{
 		maxLag: uint64(o.MaxLag),
 		ring:   make([]*Entry, o.History),
+		first:  1,
 		subs:   make(map[*Subscription]struct{}),
 	}
+}
+
+// NewHubFrom returns a hub that continues a stream whose newest events are
+// entries (contiguous, oldest first; the newest History of them are kept):
+// its head is the last entry's seq, and a cursor older than the first entry
+// gets a gap signal. A server restarting from its event log starts here.
+func NewHubFrom(opts *HubOptions, entries []*Entry) (*Hub, error) {
+	h := NewHub(opts)
+	entries = entries[max(0, len(entries)-len(h.ring)):]
+	for i, e := range entries {
+		if i > 0 && e.Seq != entries[i-1].Seq+1 {
+			return nil, fmt.Errorf("%w: seq %d follows %d", ErrNotNext, e.Seq, entries[i-1].Seq)
+		}
+		h.ring[e.Seq%uint64(len(h.ring))] = e
+	}
+	if len(entries) > 0 {
+		h.first, h.head = entries[0].Seq, entries[len(entries)-1].Seq
+	}
+	return h, nil
 }
 
 // Head is the newest published sequence number (0 before any).
@@ -101,10 +122,10 @@ func (h *Hub) Head() uint64 {
 
 // oldest is the smallest seq still in history; callers hold mu.
 func (h *Hub) oldest() uint64 {
-	if n := uint64(len(h.ring)); h.head > n {
+	if n := uint64(len(h.ring)); h.head >= h.first+n {
 		return h.head - n + 1
 	}
-	return 1
+	return h.first
 }
 
 // Publish appends entries, which must continue the sequence, and wakes every

@@ -52,13 +52,7 @@ var (
 	// cannot have written: not an event's canonical encoding, or a seq that
 	// does not follow the one before. (A torn final record is not
 	// corruption: see OpenLog.)
-	ErrLogCorrupt = errors.New("servers: event log is corrupt")
-	// ErrLogShort refuses to restore a hub whose history the log cannot
-	// fill: the log does not start at seq 1 and holds fewer events than the
-	// history, which happens when the history was raised since the log was
-	// last compacted. The hub could not tell clients which events are gone.
-	ErrLogShort = errors.New("servers: event log holds less than the hub's history")
-
+	ErrLogCorrupt  = errors.New("servers: event log is corrupt")
 	errNotRestored = errors.New("servers: event log has no hub: call Restore first")
 	errRestored    = errors.New("servers: event log already restored")
 	errLogClosed   = errors.New("servers: event log closed")
@@ -257,29 +251,17 @@ func (l *Log) read() error {
 // seq, so the stream goes on where it stopped, and a client resuming from
 // any cursor gets what the server that crashed would have sent it, a gap
 // signal included. From then on Publish publishes to that hub. Restore may be
-// called once; it fails with ErrLogShort when the log cannot fill the
-// history.
+// called once.
 func (l *Log) Restore(opts *HubOptions) (*Hub, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.hub != nil {
 		return nil, errRestored
 	}
-	h := NewHub(opts)
-	n := len(h.ring)
-	keep := l.loaded[max(0, len(l.loaded)-n):]
-	if len(keep) > 0 && len(keep) < n && keep[0].Seq != 1 {
-		return nil, fmt.Errorf("%w: %s holds events %d to %d, but a history of %d would claim events from %d; restore with a history of at most %d",
-			ErrLogShort, l.path(logFile), keep[0].Seq, l.last, n, max(1, int64(l.last)-int64(n)+1), len(keep))
+	h, err := NewHubFrom(opts, l.loaded)
+	if err != nil {
+		return nil, err
 	}
-	// Hub has no constructor for a stream that starts after seq 1, so the
-	// ring is filled here, before anyone can see the hub: it then holds
-	// exactly the events from head-History+1 (or 1) to head, as if they had
-	// been published.
-	for _, e := range keep {
-		h.ring[e.Seq%uint64(n)] = e
-	}
-	h.head = l.last
 	l.hub, l.loaded = h, nil
 	return h, nil
 }
