@@ -6,17 +6,24 @@ GO      ?= go
 BIN     := bin/pushbench
 OUT     ?= results/$(shell date -u +%Y%m%d-%H%M%S)
 
-.PHONY: all build test check bench bench-quick fuzz clean
+.PHONY: all build deps test check bench bench-quick fuzz clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/pushbench
 
+## deps: system packages the tests need (a real browser, nginx); installs
+## only what is missing.
+deps:
+	@command -v chromium >/dev/null && command -v nginx >/dev/null || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium nginx-light; }
+
 ## test: format and vet checks, the whole suite under the race detector (the
 ## fuzz seed corpora run as ordinary tests), then every benchmark once so none
 ## can rot.
-test: check
+test: deps check
 	$(GO) test -race -count=1 -timeout 8m ./...
 	$(GO) test -run '^$$' -bench . -benchtime 1x -p 1 -timeout 5m ./...
 

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pushbench/pushbench/browser"
 	"github.com/pushbench/pushbench/internal/proc"
 	"github.com/pushbench/pushbench/servers"
 )
@@ -106,7 +107,7 @@ func serveCmd(ctx context.Context, args []string) error {
 	}
 
 	hs := &http.Server{
-		Handler:           srv,
+		Handler:           browser.Handler(srv), // plus the browser scenario's page at /browser/
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 		// No WriteTimeout: it would cut every stream. Each handler puts a
