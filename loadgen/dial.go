@@ -4,7 +4,11 @@ import (
 	"context"
 	"net"
 	"sync/atomic"
+	"syscall"
 	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+	"golang.org/x/sys/unix"
 )
 
 // Dialer opens the load generator's connections and counts them: attempts,
@@ -15,7 +19,9 @@ import (
 // Sources, if set, are local addresses that connections rotate over. Each
 // source address has its own ~28k ephemeral ports towards one server address,
 // so several 127.0.0.x sources let one generator hold more connections than
-// one address could.
+// one address could. A source is bound with IP_BIND_ADDRESS_NO_PORT, so the
+// kernel picks the port at connect time, unique per 4-tuple: a port in
+// TIME_WAIT towards an earlier server stays usable towards the next one.
 type Dialer struct {
 	Sources []net.IP
 	Timeout time.Duration // per connect; 0 means 10 s
@@ -50,6 +56,7 @@ func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 	n := d.next.Add(1)
 	if len(d.Sources) > 0 {
 		nd.LocalAddr = &net.TCPAddr{IP: d.Sources[n%uint64(len(d.Sources))]}
+		nd.Control = bindNoPort
 	}
 	d.attempted.Add(1)
 	start := time.Now()
@@ -70,6 +77,16 @@ func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 	for p := d.peak.Load(); open > p && !d.peak.CompareAndSwap(p, open); p = d.peak.Load() {
 	}
 	return &countingConn{Conn: c, d: d}, nil
+}
+
+// bindNoPort defers the choice of local port from bind to connect. Without
+// it, binding a source address reserves a port for that address whatever the
+// destination, and one address runs out after ~28k connections in all, TIME_WAIT
+// included. Failing to set it is not fatal: the dial goes on as before.
+func bindNoPort(_, _ string, c syscall.RawConn) error {
+	return c.Control(func(fd uintptr) {
+		_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
+	})
 }
 
 // countingConn counts bytes into its Dialer.
@@ -110,6 +127,9 @@ type ConnStats struct {
 	// ConnectP50NS and ConnectP99NS are TCP connect times.
 	ConnectP50NS int64 `json:"connect_p50_ns"`
 	ConnectP99NS int64 `json:"connect_p99_ns"`
+	// Connect is the connect-time histogram (nil when not recorded), so
+	// shards' connect times merge exactly.
+	Connect *hdrhistogram.Histogram `json:"-"`
 }
 
 // Stats returns the counters now.
@@ -126,6 +146,7 @@ func (d *Dialer) Stats() ConnStats {
 	if d.connect != nil {
 		h := d.connect.Snapshot()
 		s.ConnectP50NS, s.ConnectP99NS = h.ValueAtQuantile(50), h.ValueAtQuantile(99)
+		s.Connect = h
 	}
 	return s
 }

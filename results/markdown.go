@@ -17,14 +17,16 @@ import (
 const ReportName = "report.md"
 
 // WriteDir renders r into dir: the plots under dir/plots and dir/report.md
-// embedding them. It does not write results.json; Save does.
-func WriteDir(dir string, r *Report) error {
+// embedding them, with sections (such as the real-browser or reverse-proxy
+// outcomes, which live in their own packages and files) before the
+// correctness statement. It does not write results.json; Save does.
+func WriteDir(dir string, r *Report, sections ...Reporter) error {
 	plots, err := WritePlots(dir, r)
 	if err != nil {
 		return err
 	}
 	var buf bytes.Buffer
-	if err := WriteMarkdown(&buf, r, plots); err != nil {
+	if err := NewMarkdownReport(r, plots, sections...)(&buf); err != nil {
 		return err
 	}
 	return writeFileAtomic(filepath.Join(dir, ReportName), buf.Bytes())
@@ -40,12 +42,13 @@ func WriteMarkdown(w io.Writer, r *Report, plots []string) error {
 	return NewMarkdownReport(r, plots)(w)
 }
 
-// NewMarkdownReport is WriteMarkdown as a Reporter.
-func NewMarkdownReport(r *Report, plots []string) Reporter {
+// NewMarkdownReport is WriteMarkdown as a Reporter, with extra sections
+// written before the correctness statement.
+func NewMarkdownReport(r *Report, plots []string, sections ...Reporter) Reporter {
 	return func(w io.Writer) error {
 		bw := bufio.NewWriter(w)
 		m := &errWriter{w: bw}
-		m.report(r, plots)
+		m.report(r, plots, sections)
 		if m.err != nil {
 			return m.err
 		}
@@ -77,7 +80,7 @@ func (m *errWriter) table(rep Reporter) {
 // trade-off plots go to their own section.
 const pollingPlot = "polling-"
 
-func (m *errWriter) report(r *Report, plots []string) {
+func (m *errWriter) report(r *Report, plots []string, sections []Reporter) {
 	title := "pushbench report"
 	if r.Matrix != "" {
 		title += ": " + r.Matrix + " matrix"
@@ -102,6 +105,9 @@ func (m *errWriter) report(r *Report, plots []string) {
 	if len(rest) > 0 {
 		m.printf("## Other plots\n\n")
 		m.plots(rest)
+	}
+	for _, sec := range sections {
+		m.table(sec)
 	}
 
 	m.printf("## Correctness\n\n")
@@ -178,6 +184,8 @@ func (m *errWriter) setup(r *Report) {
 	if len(r.Notes) > 0 {
 		m.printf("\n")
 	}
+	m.table(NewClockReport(r, Markdown))
+	m.printf("\n")
 
 	m.printf("How to read the tables: latency runs from each event's *scheduled* publish time to its arrival at a client, so a server that falls behind cannot hide it. " +
 		"Each row is one configuration; p50, p99 and deliveries/s show the median run with (min–max) over its repetitions, the other figures are the run with the median p99, and delivery counts and connections are summed over all repetitions. " +
@@ -237,6 +245,10 @@ func (m *errWriter) scenario(r *Report, name string, all []Group, plots []string
 		m.printf("%d runs: %d configurations, %s run(s) each, each measured for %s after warm-up.\n\n",
 			runs, len(gs), strings.Join(ns, " or "), strings.Join(ds, " or "))
 		m.table(NewGroupsTable(gs, Markdown))
+		m.printf("\n")
+	}
+	if info.Kind == KindScale {
+		m.table(NewScaleReport(r, name, DefaultScaleTargets, Markdown))
 		m.printf("\n")
 	}
 	if cs := capacityOf(r, name); len(cs) > 0 {

@@ -116,6 +116,13 @@ func buildCharts(r *Report) ([]chart, error) {
 			}
 			charts = append(charts, cs...)
 		}
+		if info.Kind == KindScale {
+			cs, err := scaleCharts(info, r.RunsOf(name), DefaultScaleTargets)
+			if err != nil {
+				return nil, err
+			}
+			charts = append(charts, cs...)
+		}
 		if info.Kind == KindIdle {
 			cs, err := memoryCharts(info, points(gs))
 			if err != nil {

@@ -66,6 +66,20 @@ type Run struct {
 	// Histogram is the merged latency histogram in the HdrHistogram
 	// compressed base64 format, so runs and shards merge exactly.
 	Histogram string `json:"histogram,omitempty"`
+
+	// Idle is the traffic of the connections held open and idle before
+	// publishing (heartbeats, pings, empty polls), when the run had an
+	// idle window.
+	Idle *Idle `json:"idle,omitempty"`
+	// Clock is the estimated offset of the server's clock from the load
+	// generator's, set when they may not share one (a --target run). Event
+	// stamps are the server's and arrivals the generator's, so true latency
+	// is LatencyNS + Clock.OffsetNS, within Clock.ErrorNS.
+	Clock *Clock `json:"clock,omitempty"`
+	// Shard is set on one shard's share of a sharded run; Shards on the run
+	// merged from them, one entry per shard in index order.
+	Shard  *Shard  `json:"shard,omitempty"`
+	Shards []Shard `json:"shards,omitempty"`
 }
 
 // Percentiles of a latency distribution, in nanoseconds.
@@ -101,6 +115,12 @@ type Connections struct {
 	Reconnects   uint64 `json:"reconnects"`
 	ConnectP50NS int64  `json:"connect_p50_ns"`
 	ConnectP99NS int64  `json:"connect_p99_ns"`
+	// ConnectRate is clients connected per second: clients over the time
+	// from the first dial until every client had its stream.
+	ConnectRate float64 `json:"connect_rate_per_s,omitempty"`
+	// ConnectHistogram is the connect-time histogram, encoded as Histogram
+	// is, so shards' connect times merge exactly.
+	ConnectHistogram string `json:"connect_histogram,omitempty"`
 }
 
 // Wire counts bytes at the clients' sockets: HTTP headers, handshakes,

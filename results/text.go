@@ -21,6 +21,7 @@ func NewTextReport(r *Report) Reporter {
 			m.printf(", commit %s", r.Env.Commit)
 		}
 		m.printf("\n")
+		m.table(NewClockReport(r, Text))
 		groups := Groups(r.Runs)
 		for _, name := range r.ScenarioNames() {
 			var gs []Group
@@ -35,6 +36,9 @@ func NewTextReport(r *Report) Reporter {
 			}
 			m.printf("\n%s\n", heading(scenarioTitle(name)))
 			m.table(NewGroupsTable(gs, Text))
+			if r.Scenario(name).Kind == KindScale {
+				m.table(NewScaleReport(r, name, DefaultScaleTargets, Text))
+			}
 			m.table(NewCapacityTable(cs, Text))
 		}
 		if rows, _ := floorRows(groups); len(rows) > 0 {

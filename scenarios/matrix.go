@@ -88,3 +88,28 @@ var Quick = Matrix{
 		Duration: 3 * time.Second,
 	},
 }
+
+// ScaleMatrix ramps concurrent clients to what one load-generator process
+// may hold here (20,000 open files, hard limit) at a low event rate: about
+// six minutes on a 2-core machine. Every step runs even after one fails, so
+// the report can show by how much a target was missed.
+var ScaleMatrix = Matrix{
+	{
+		Name: "scale", Kind: Scale,
+		Description: "1,000 to 19,000 concurrent clients at 0.5 events/s, pollers every 2 s: the most connections held with p99 within 500 ms (pollers: 2.5 s) and nothing lost, and the memory and idle traffic of each; clients read through 1 KiB buffers",
+		Clients:     []int{1000, 5000, 10000, 19000},
+		Rates:       []float64{0.5},
+		// Polling at 2 s, the interval the scale targets use.
+		PollIntervals: []time.Duration{2 * time.Second},
+		P99Bound:      500 * time.Millisecond,
+		// A 2 s heartbeat puts two SSE heartbeats in the idle window;
+		// WebSocket pings keep the server's 15 s.
+		Heartbeat: 2 * time.Second,
+		Idle:      4 * time.Second,
+		Warmup:    2 * time.Second,
+		Duration:  6 * time.Second,
+		// 1 KiB holds a whole 64 B event in any framing; the default 4 KiB
+		// would be most of what an idle client costs.
+		ReadBuffer: 1024,
+	},
+}

@@ -40,6 +40,11 @@ const (
 	// PollCapacity: the polling server's raw request capacity, measured with
 	// vegeta at constant open-loop rates.
 	PollCapacity = "poll-capacity"
+	// Scale: concurrent clients step up at a low rate; the report states the
+	// most connections each transport held with p99 within P99Bound (pollers:
+	// their interval plus P99Bound) and nothing lost, and what each
+	// connection cost.
+	Scale = "scale"
 )
 
 // Scenario is one named experiment. Every list field is crossed with the
@@ -67,8 +72,17 @@ type Scenario struct {
 	Repetitions int
 	// P99Bound is the latency bound a Saturation step must keep.
 	P99Bound time.Duration
-	// Heartbeat overrides the server's SSE heartbeat interval (Idle).
+	// Heartbeat overrides the server's SSE heartbeat interval (Idle, Scale).
 	Heartbeat time.Duration
+	// Idle, if set, holds the connections open and idle this long before
+	// publishing and records the bytes that flow meanwhile: heartbeats,
+	// pings and empty polls (Scale). Zero: no idle window.
+	Idle time.Duration
+	// ReadBuffer is each client's read buffer in bytes; zero means the load
+	// generator's default (loadgen.DefaultReadBuffer, 4 KiB). Longer lines
+	// and messages still arrive whole: it only sizes what each connection
+	// holds while idle.
+	ReadBuffer int
 }
 
 // Case is one run of one transport in one configuration.
@@ -163,6 +177,7 @@ type Matrix []Scenario
 var Matrices = map[string]Matrix{
 	"default": Default,
 	"quick":   Quick,
+	"scale":   ScaleMatrix,
 }
 
 // Lookup returns the named matrix with defaults filled in.

@@ -23,7 +23,7 @@ func init() {
 
 func benchCmd(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	matrix := fs.String("matrix", "default", "scenario matrix: default or quick (see scenarios/matrix.go)")
+	matrix := fs.String("matrix", "default", "scenario matrix: default, quick or scale (see scenarios/matrix.go)")
 	only := fs.String("scenarios", "", "comma-separated scenario names to run (default: all in the matrix)")
 	out := fs.String("out", "", "output directory (default: results/<UTC time>)")
 	pin := fs.Bool("pin", runtime.NumCPU() >= 2, "pin the server to CPU 0 and the load generator to the other CPUs")
@@ -66,7 +66,11 @@ func benchCmd(ctx context.Context, args []string) error {
 	if err := rep.Save(dir); err != nil {
 		return errors.Join(runErr, err)
 	}
-	if err := results.WriteDir(dir, rep); err != nil {
+	secs, err := sections(dir)
+	if err != nil {
+		return errors.Join(runErr, err)
+	}
+	if err := results.WriteDir(dir, rep, secs...); err != nil {
 		return errors.Join(runErr, err)
 	}
 	if err := results.NewTextReport(rep)(os.Stdout); err != nil {
@@ -134,6 +138,8 @@ func runCases(ctx context.Context, cases []scenarios.Case, pin bool, rep *result
 			duration:     sc.Duration,
 			warmup:       sc.Warmup,
 			pollInterval: c.PollInterval,
+			idle:         sc.Idle,
+			readBuffer:   sc.ReadBuffer,
 			local:        localFlags{pin: pin, heartbeat: sc.Heartbeat},
 			progress:     prog.tick,
 		}

@@ -85,7 +85,8 @@ func (l *localFlags) start(ctx context.Context) (*localServer, error) {
 
 // target is the URL clients of transport connect to.
 func (s *localServer) target(transport string) string {
-	if transport == loadgen.TCP {
+	switch transport {
+	case loadgen.TCP:
 		return s.tcp
 	}
 	return s.http
@@ -97,29 +98,68 @@ func (s *localServer) stop() {
 	}
 }
 
-// checkFit refuses a client count this process cannot hold: each client is an
-// open file, and the hard limit cannot be raised from here.
-func checkFit(clients int) error {
+// fileReserve is the open files a load generator needs besides its clients:
+// stdio, the control client, /proc reads, the server's pipes.
+const fileReserve = 64
+
+// checkFit refuses a client count this process cannot hold, before anything
+// starts, saying why and what the limit is: each client is a socket (an open
+// file), and the hard limit cannot be raised from here; each source address
+// has one ephemeral port range towards the server.
+func checkFit(clients, nsources int) error {
 	limit, err := proc.RaiseFileLimit()
 	if err != nil {
 		return fmt.Errorf("open-file limit: %w", err)
 	}
-	const reserve = 64 // stdio, listeners, /proc reads, the control client
-	if uint64(clients)+reserve > limit {
-		return fmt.Errorf("%d clients need %d open files but this process may hold %d (hard limit, RLIMIT_NOFILE); run at most %d clients per process, or shard the run",
-			clients, clients+reserve, limit, int(limit)-reserve)
+	if uint64(clients)+fileReserve > limit {
+		return fmt.Errorf("%d clients need %d open files (a socket each, plus %d for the process) but this process may hold %d (RLIMIT_NOFILE hard limit; see ulimit -Hn); run at most %d clients per process, or spread them over processes or hosts with --shard I/N",
+			clients, clients+fileReserve, fileReserve, limit, int(limit)-fileReserve)
+	}
+	lo, hi, err := portRange()
+	if err != nil {
+		return nil // no range to check against; connecting will tell
+	}
+	ports := hi - lo + 1
+	per := (clients + max(nsources, 1) - 1) / max(nsources, 1)
+	if per > ports-portReserve {
+		return fmt.Errorf("%d clients over %d source address(es) need %d ephemeral ports each towards the server, but the range %d-%d has %d (less %d kept free); give more source addresses with --sources, or shard the run",
+			clients, max(nsources, 1), per, lo, hi, ports, portReserve)
 	}
 	return nil
 }
 
-// maxPerSource keeps each source address well under the ~28k ephemeral ports
-// one address has towards one server port.
-const maxPerSource = 20000
+// portReserve is ephemeral ports left for everything else on the host.
+const portReserve = 1000
 
-// sources spreads large client counts over 127.0.0.x source addresses so
-// ephemeral ports never run out; small counts use the system's choice.
-func sources(clients int) []net.IP {
-	n := (clients + maxPerSource - 1) / maxPerSource
+// portRange reads the kernel's ephemeral port range.
+func portRange() (lo, hi int, err error) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0, 0, err
+	}
+	if _, err := fmt.Sscan(string(b), &lo, &hi); err != nil {
+		return 0, 0, fmt.Errorf("ip_local_port_range %q: %w", b, err)
+	}
+	return lo, hi, nil
+}
+
+// perSource is how many clients share one 127.0.0.x source address: well
+// under the ~28k ephemeral ports one address has, with room for the
+// TIME_WAIT sockets earlier runs leave behind.
+const perSource = 5000
+
+// sources spreads large client counts to a loopback server over 127.0.0.x
+// source addresses (Linux answers on all of 127.0.0.0/8), so ephemeral ports
+// never run out; small counts, and servers on other hosts, use the system's
+// choice. explicit, if given, wins.
+func sources(target string, clients int, explicit []net.IP) []net.IP {
+	if len(explicit) > 0 {
+		return explicit
+	}
+	if !loopback(target) {
+		return nil
+	}
+	n := (clients + perSource - 1) / perSource
 	if n <= 1 {
 		return nil
 	}
@@ -128,6 +168,36 @@ func sources(clients int) []net.IP {
 		ips[i] = net.IPv4(127, 0, 0, byte(1+i))
 	}
 	return ips
+}
+
+// loopback reports whether the base URL's host is on this machine's
+// loopback: one kernel, one clock, and 127.0.0.0/8 to spread sources over.
+func loopback(base string) bool {
+	host, _, err := net.SplitHostPort(hostOf(base))
+	if err != nil {
+		host = hostOf(base)
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// parseSources reads --sources: comma-separated IP addresses.
+func parseSources(s string) ([]net.IP, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []net.IP
+	for f := range strings.SplitSeq(s, ",") {
+		ip := net.ParseIP(strings.TrimSpace(f))
+		if ip == nil {
+			return nil, fmt.Errorf("bad --sources %q: want IP addresses, comma-separated", s)
+		}
+		out = append(out, ip)
+	}
+	return out, nil
 }
 
 // hostOf returns host:port of a base URL.

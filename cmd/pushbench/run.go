@@ -1,11 +1,16 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pushbench/pushbench/loadgen"
@@ -13,7 +18,7 @@ import (
 )
 
 func init() {
-	commands["run"] = command{"drive N clients of one transport and report", runCmd}
+	commands["run"] = command{"drive N clients of one transport and report (or one shard of them: --shard I/N)", runCmd}
 }
 
 // runFlags are the flags shared by run and bench: what the server and the
@@ -27,26 +32,53 @@ type runFlags struct {
 	duration     time.Duration
 	warmup       time.Duration
 	pollInterval time.Duration
+	idle         time.Duration
+	readBuffer   int
 	target       string
+	control      string
+	sources      string
 	jsonFile     string
+	out          string
+	scenario     string
+	shard        string
+	startAt      string
 	local        localFlags
 	// progress, if set, is told the time elapsed while publishing.
 	progress func(elapsed time.Duration)
 }
 
+// Environment variables a shard reads when its flags are not given, so one
+// container spec serves every shard of a Kubernetes Indexed Job.
+const (
+	envShard    = "PUSHBENCH_SHARD"      // "I/N", as --shard
+	envShards   = "PUSHBENCH_SHARDS"     // N, with JOB_COMPLETION_INDEX as I
+	envStartAt  = "PUSHBENCH_START_AT"   // as --start-at
+	envJobIndex = "JOB_COMPLETION_INDEX" // set by Kubernetes on each pod of an Indexed Job
+	envOut      = "PUSHBENCH_OUT"        // as --out
+	envTarget   = "PUSHBENCH_TARGET"     // as --target
+)
+
 func runCmd(ctx context.Context, args []string) error {
 	var f runFlags
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.StringVar(&f.transport, "transport", loadgen.SSE, "transport: poll, sse, ws or tcp (the plain-TCP floor)")
-	fs.IntVar(&f.clients, "clients", 100, "concurrent clients")
+	fs.IntVar(&f.clients, "clients", 100, "concurrent clients (with --shard: of all shards together)")
 	fs.Float64Var(&f.rate, "rate", 10, "events published per second")
 	fs.IntVar(&f.burst, "burst", 1, "events sharing each scheduled instant")
 	fs.IntVar(&f.payload, "payload", 64, "event data size in bytes")
 	fs.DurationVar(&f.duration, "duration", 10*time.Second, "measured publishing time")
 	fs.DurationVar(&f.warmup, "warmup", 2*time.Second, "publishing time before measuring (delivery is still checked)")
 	fs.DurationVar(&f.pollInterval, "poll-interval", loadgen.DefaultPollInterval, "polling clients' pause between polls")
-	fs.StringVar(&f.target, "target", "", "base URL of a running 'pushbench serve --wait-start' (default: start one as a separate process)")
+	fs.DurationVar(&f.idle, "idle", 0, "hold the connections idle this long before publishing and record their idle traffic")
+	fs.IntVar(&f.readBuffer, "read-buffer", 0, "each client's read buffer in bytes (0: 4 KiB); longer messages still arrive whole")
+	fs.StringVar(&f.target, "target", os.Getenv(envTarget), "base URL of a running 'pushbench serve --wait-start' (default: start one as a separate process; env "+envTarget+")")
+	fs.StringVar(&f.control, "control", "", "the server's HTTP base URL for /stats and /control, when --target is its tcp:// floor (default: --target)")
+	fs.StringVar(&f.sources, "sources", "", "local addresses to spread connections over, comma-separated (default: 127.0.0.x for large counts to a loopback server, else the system's choice)")
 	fs.StringVar(&f.jsonFile, "json", "", "write the run's figures to this JSON file")
+	fs.StringVar(&f.out, "out", os.Getenv(envOut), "write DIR/results.json, for 'pushbench report' or 'report --merge' (env "+envOut+")")
+	fs.StringVar(&f.scenario, "scenario", "", "scenario name to record the run under")
+	fs.StringVar(&f.shard, "shard", "", "run the I-th of N shares of the clients, 0-based, as I/N (env "+envShard+", or "+envJobIndex+" with "+envShards+"); needs --target, --start-at and --out")
+	fs.StringVar(&f.startAt, "start-at", os.Getenv(envStartAt), "with --shard: the agreed wall-clock start, RFC 3339 or Unix seconds; shard 0 starts the server's schedule then (env "+envStartAt+")")
 	f.local.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -56,6 +88,7 @@ func runCmd(ctx context.Context, args []string) error {
 	}
 	run, err := runOnce(ctx, f)
 	if run.Transport != "" {
+		run.Scenario = f.scenario
 		if werr := results.WriteTable(os.Stdout, []results.Run{run}); werr != nil && err == nil {
 			err = werr
 		}
@@ -68,17 +101,127 @@ func runCmd(ctx context.Context, args []string) error {
 				err = jerr
 			}
 		}
+		if f.out != "" && run.EventsPublished > 0 {
+			if werr := saveRun(f, run, err); werr != nil && err == nil {
+				err = werr
+			}
+		}
 	}
 	return err
+}
+
+// saveRun writes f.out/results.json holding run, with the settings and
+// machine behind it and what went wrong, if anything.
+func saveRun(f runFlags, run results.Run, runErr error) error {
+	rep := &results.Report{Env: results.CurrentEnv(), Settings: settings(f.local.pin), Runs: []results.Run{run}}
+	rep.Env.Pinning = f.local.pinning()
+	if f.target != "" {
+		rep.Env.Pinning = "server on its own (--target); this load generator not pinned"
+		rep.Settings.ServerCPUs, rep.Settings.LoadgenCPUs = "", ""
+		rep.Settings.Extra["processes"] = "server started separately (--target " + f.target + "), possibly on another host: see the clock offset"
+	}
+	if f.scenario != "" {
+		rep.Scenarios = []results.ScenarioInfo{{Name: f.scenario, Description: "a run of " + f.transport + " clients"}}
+	}
+	if runErr != nil {
+		rep.Notes = append(rep.Notes, runErr.Error())
+	}
+	if err := os.MkdirAll(f.out, 0o755); err != nil {
+		return err
+	}
+	if err := rep.Save(f.out); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "pushbench run: wrote %s\n", filepath.Join(f.out, results.FileName))
+	return nil
+}
+
+// parseShard reads --shard, or the environment when the flag is empty. ok
+// is false when no shard is asked for.
+func parseShard(flagValue string) (index, count int, ok bool, err error) {
+	s := flagValue
+	if s == "" {
+		s = os.Getenv(envShard)
+	}
+	if s == "" {
+		idx, n := os.Getenv(envJobIndex), os.Getenv(envShards)
+		if idx == "" || n == "" {
+			return 0, 0, false, nil
+		}
+		s = idx + "/" + n
+	}
+	is, ns, found := strings.Cut(s, "/")
+	index, err1 := strconv.Atoi(is)
+	count, err2 := strconv.Atoi(ns)
+	if !found || err1 != nil || err2 != nil || count < 1 || index < 0 || index >= count {
+		return 0, 0, false, fmt.Errorf("bad shard %q: want I/N with 0 <= I < N", s)
+	}
+	return index, count, true, nil
+}
+
+// parseStartAt reads --start-at: RFC 3339 (fractions allowed) or Unix
+// seconds.
+func parseStartAt(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, errors.New("--shard needs --start-at (or " + envStartAt + "): the wall-clock instant every shard starts at")
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	if sec, err := strconv.ParseFloat(s, 64); err == nil {
+		return time.Unix(0, int64(sec*1e9)), nil
+	}
+	return time.Time{}, fmt.Errorf("bad --start-at %q: want RFC 3339 (2026-01-02T15:04:05Z) or Unix seconds", s)
+}
+
+// shareOf is shard i's share of clients out of n shards: as equal as they
+// come, the first ones taking one more.
+func shareOf(clients, i, n int) int {
+	share := clients / n
+	if i < clients%n {
+		share++
+	}
+	return share
 }
 
 // runOnce makes one measured run, starting a local server process unless
 // f.target names one.
 func runOnce(ctx context.Context, f runFlags) (results.Run, error) {
-	if err := checkFit(f.clients); err != nil {
+	explicit, err := parseSources(f.sources)
+	if err != nil {
 		return results.Run{}, err
 	}
+	clients := f.clients
+	var shard *loadgen.ShardConfig
+	index, count, sharded, err := parseShard(f.shard)
+	if err != nil {
+		return results.Run{}, err
+	}
+	if sharded {
+		if f.target == "" {
+			return results.Run{}, errors.New("--shard needs --target: every shard drives one server, started on its own with 'pushbench serve --wait-start'")
+		}
+		if f.out == "" {
+			return results.Run{}, errors.New("--shard needs --out DIR: each shard writes its own results.json for 'pushbench report --merge'")
+		}
+		at, err := parseStartAt(f.startAt)
+		if err != nil {
+			return results.Run{}, err
+		}
+		clients = shareOf(f.clients, index, count)
+		if clients == 0 {
+			return results.Run{}, fmt.Errorf("shard %d/%d has no clients: %d clients over %d shards", index, count, f.clients, count)
+		}
+		shard = &loadgen.ShardConfig{Index: index, Count: count, StartAt: at, Starter: index == 0}
+	}
 	target, control := f.target, f.target
+	if f.control != "" {
+		control = f.control
+	}
+	src := sources(cmp.Or(target, "http://127.0.0.1:0"), clients, explicit)
+	if err := checkFit(clients, len(src)); err != nil {
+		return results.Run{}, err
+	}
 	if target == "" {
 		srv, err := f.local.start(ctx)
 		if err != nil {
@@ -91,9 +234,9 @@ func runOnce(ctx context.Context, f runFlags) (results.Run, error) {
 		Fleet: loadgen.FleetConfig{
 			Transport: f.transport,
 			Target:    target,
-			Clients:   f.clients,
-			Options:   loadgen.Options{PollInterval: f.pollInterval},
-			Sources:   sources(f.clients),
+			Clients:   clients,
+			Options:   loadgen.Options{PollInterval: f.pollInterval, ReadBuffer: f.readBuffer},
+			Sources:   src,
 		},
 		Control:  control,
 		Rate:     f.rate,
@@ -101,6 +244,10 @@ func runOnce(ctx context.Context, f runFlags) (results.Run, error) {
 		Payload:  f.payload,
 		Warmup:   f.warmup,
 		Duration: f.duration,
+		Idle:     f.idle,
+		Shard:    shard,
+		// A server on another host has another clock: say how far off.
+		EstimateClock: f.target != "" && !loopback(control),
 		Progress: func(elapsed time.Duration, _ uint64) {
 			if f.progress != nil {
 				f.progress(elapsed)

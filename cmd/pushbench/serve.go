@@ -69,6 +69,10 @@ func serveCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("bad --fsync: %w", err)
 	}
+	// Each connection is an open file: take the whole hard limit.
+	if _, err := proc.RaiseFileLimit(); err != nil {
+		return fmt.Errorf("open-file limit: %w", err)
+	}
 	if *cpus != "" {
 		if err := pin(*cpus); err != nil {
 			return err

@@ -1,0 +1,24 @@
+package main
+
+import (
+	"errors"
+	"io/fs"
+
+	"github.com/pushbench/pushbench/browser"
+	"github.com/pushbench/pushbench/results"
+)
+
+// sections are the report sections measured by their own subcommands and
+// stored beside results.json (browser.json, …): whichever a report
+// directory holds is rendered into its report.md.
+func sections(dir string) ([]results.Reporter, error) {
+	var out []results.Reporter
+	bo, err := browser.Load(dir)
+	switch {
+	case err == nil:
+		out = append(out, bo.WriteMarkdown)
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, err
+	}
+	return out, nil
+}
