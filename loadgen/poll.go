@@ -112,6 +112,7 @@ func (c *pollClient) Run(ctx context.Context) error {
 		if err != nil {
 			// Whatever state the connection is in, start the next poll
 			// on a fresh one.
+			c.t.Disconnected()
 			c.hangUp()
 		}
 		if more && err == nil {
@@ -220,6 +221,7 @@ func (c *pollClient) send(ctx context.Context) error {
 		if !reused || retried || ctx.Err() != nil || (errors.As(err, &ne) && ne.Timeout()) {
 			return err
 		}
+		c.t.Disconnected() // the kept-alive connection was gone
 		c.hangUp()
 	}
 }

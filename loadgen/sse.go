@@ -61,8 +61,9 @@ type EventSource struct {
 	TLSConfig *tls.Config
 	// OnAttempt, if set, is called before every connection attempt, and
 	// OnConnect for every response that starts a stream (200
-	// text/event-stream).
-	OnAttempt, OnConnect func()
+	// text/event-stream). OnDisconnect is called when an attempt ends while
+	// ctx has not, before the reconnection delay.
+	OnAttempt, OnConnect, OnDisconnect func()
 	// OnEvent, if set, is called with every dispatched event; the event's
 	// slices are valid only during the call. An error ends Run, which
 	// returns it.
@@ -94,6 +95,9 @@ func (es *EventSource) Run(ctx context.Context) error {
 		reconnect, err := s.connect(ctx, u)
 		if ctx.Err() != nil {
 			return nil
+		}
+		if es.OnDisconnect != nil {
+			es.OnDisconnect()
 		}
 		if !reconnect {
 			return err
@@ -313,11 +317,12 @@ func newSSEClient(base string, t *Tracker, o Options) (Client, error) {
 	}
 	c := &sseClient{t: t, observe: o.Observe}
 	c.es = EventSource{
-		URL:       u,
-		Options:   &o,
-		OnAttempt: t.Attempt,
-		OnConnect: t.Connected,
-		OnEvent:   c.dispatch,
+		URL:          u,
+		Options:      &o,
+		OnAttempt:    t.Attempt,
+		OnConnect:    t.Connected,
+		OnDisconnect: t.Disconnected,
+		OnEvent:      c.dispatch,
 	}
 	return c, nil
 }

@@ -120,6 +120,13 @@ func (c *tcpClient) session(ctx context.Context) (delivered bool, err error) {
 	// The floor has no handshake: a sent request is a stream, and its first
 	// line may come only once the first event is published.
 	c.t.Connected()
+	// Detection time for recovery figures: when this connection ended,
+	// unless it ended because Run is ending.
+	defer func() {
+		if ctx.Err() == nil {
+			c.t.Disconnected()
+		}
+	}()
 
 	c.br.Reset(conn)
 	for {

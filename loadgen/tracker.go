@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"sync/atomic"
+	"time"
 
 	"github.com/pushbench/pushbench/event"
 )
@@ -35,6 +36,14 @@ type Tracker struct {
 	polls     atomic.Uint64
 	empty     atomic.Uint64
 	malformed atomic.Uint64
+
+	// Recovery account (see recovery.go), kept by the client's goroutine.
+	// up may be read from any goroutine, for timelines.
+	up        atomic.Bool
+	recovered atomic.Uint64 // breaks closed by catching up
+	lastAt    int64         // arrival of the last event, Unix ns
+	catching  bool          // breaks' last entry is reconnected, not caught up
+	breaks    []Break       // connections that ended while the client ran
 }
 
 // span is an inclusive range of sequence numbers.
@@ -75,6 +84,12 @@ func (t *Tracker) Event(h event.Header, now int64) {
 	t.delivered.Add(1)
 	if t.lat != nil && h.At >= t.measureFrom.Load() {
 		t.lat.Record(t.shard, now-h.At)
+	}
+	// Two plain writes and a branch: the whole cost of recovery figures on
+	// the hot path.
+	t.lastAt = now
+	if t.catching {
+		t.catchUp(h, now)
 	}
 }
 
@@ -119,7 +134,46 @@ func (t *Tracker) Attempt() { t.attempts.Add(1) }
 
 // Connected counts an attempt that became a working stream: a 200 SSE
 // response, a completed WebSocket handshake, or a polling connection opened.
-func (t *Tracker) Connected() { t.connects.Add(1) }
+// After a Disconnected it closes the break as reconnected.
+func (t *Tracker) Connected() {
+	t.connects.Add(1)
+	if t.up.Swap(true) || len(t.breaks) == 0 {
+		return
+	}
+	b := &t.breaks[len(t.breaks)-1]
+	b.Reconnected = time.Now().UnixNano()
+	b.Attempts = t.attempts.Load() - b.Attempts
+	t.catching = true
+}
+
+// Disconnected records that the client noticed its connection end, by an
+// error, a read timeout or the end of the stream, while it still meant to
+// run: a break, which the next Connected closes. A client calls it once per
+// connection that was Connected, and not when its context ended; a call
+// while no connection is up is ignored.
+func (t *Tracker) Disconnected() {
+	if !t.up.Swap(false) {
+		return
+	}
+	t.catching = false
+	t.breaks = append(t.breaks, Break{
+		LastEvent: t.lastAt,
+		Detected:  time.Now().UnixNano(),
+		Attempts:  t.attempts.Load(), // made relative by Connected
+	})
+}
+
+// Up reports whether the client has a connection it believes is working.
+// Any goroutine may call it.
+func (t *Tracker) Up() bool { return t.up.Load() }
+
+// SetMeasureFrom excludes events scheduled before ns (Unix ns) from the
+// latency histogram from now on. Any goroutine may call it.
+func (t *Tracker) SetMeasureFrom(ns int64) { t.measureFrom.Store(ns) }
+
+// Recovered is the number of breaks the client has caught up after (see
+// Break.CaughtUp). Any goroutine may call it.
+func (t *Tracker) Recovered() uint64 { return t.recovered.Load() }
 
 // Poll counts a poll answered, and whether it was empty.
 func (t *Tracker) Poll(empty bool) {

@@ -219,6 +219,13 @@ func (c *wsClient) session(ctx context.Context) (delivered bool, err error) {
 		_ = conn.Close()
 	}()
 	c.t.Connected()
+	// Detection time for recovery figures: when this connection ended,
+	// unless it ended because Run is ending.
+	defer func() {
+		if ctx.Err() == nil {
+			c.t.Disconnected()
+		}
+	}()
 	return c.read(ctx, conn)
 }
 

@@ -1,0 +1,205 @@
+package loadgen
+
+import (
+	"context"
+	"time"
+
+	"github.com/pushbench/pushbench/event"
+)
+
+// Break is one connection a client lost while it meant to run, from the
+// client's side: when it last heard an event, when it noticed, when it was
+// connected again and when it had caught up. Times are Unix ns; zero means
+// "not (yet)".
+type Break struct {
+	// LastEvent is when the last event before the break arrived.
+	LastEvent int64 `json:"last_event"`
+	// Detected is when the client noticed the connection was gone: an
+	// error, a reset, the end of the stream or its read timeout.
+	Detected int64 `json:"detected"`
+	// Reconnected is when the next connection was up (Tracker.Connected).
+	Reconnected int64 `json:"reconnected"`
+	// FirstEvent is when the first event after Reconnected arrived.
+	FirstEvent int64 `json:"first_event"`
+	// CaughtUp is when the client received the first event scheduled at or
+	// after Reconnected: every event published before it reconnected, the
+	// head at that moment included, had then arrived in order. It therefore
+	// includes the wait for the next event, at most one publishing interval.
+	CaughtUp int64 `json:"caught_up"`
+	// Replayed is the events received after Reconnected that were scheduled
+	// before it: the backlog the server sent again from the cursor.
+	Replayed uint64 `json:"replayed"`
+	// Attempts is the connection attempts (polling: requests) made from
+	// Detected up to and including the one that reconnected.
+	Attempts uint64 `json:"attempts"`
+}
+
+// catchUp updates the open break for an event that arrived at now after a
+// reconnect. Kept out of Event so that its inlined fast path stays small.
+func (t *Tracker) catchUp(h event.Header, now int64) {
+	b := &t.breaks[len(t.breaks)-1]
+	if b.FirstEvent == 0 {
+		b.FirstEvent = now
+	}
+	if h.At >= b.Reconnected {
+		b.CaughtUp = now
+		t.catching = false
+		t.recovered.Add(1)
+		return
+	}
+	b.Replayed++
+}
+
+// Breaks returns the client's breaks in order. Call it once the client has
+// stopped.
+func (t *Tracker) Breaks() []Break {
+	out := make([]Break, len(t.breaks))
+	copy(out, t.breaks)
+	if n := len(out); n > 0 && out[n-1].Reconnected == 0 {
+		out[n-1].Attempts = t.attempts.Load() - out[n-1].Attempts
+	}
+	return out
+}
+
+// Quantiles summarises durations over clients, in milliseconds.
+type Quantiles struct {
+	N   int64   `json:"n"`
+	P50 float64 `json:"p50_ms"`
+	P99 float64 `json:"p99_ms"`
+	Max float64 `json:"max_ms"`
+}
+
+// Recovery is how a group of clients weathered one fault.
+//
+// A client's recovery starts with the first break it detected in the fault's
+// window and ends with the first connection after it that caught up. Between
+// the two there may be several connections that opened but died before
+// delivering (a polling or TCP connection accepted during a partition): they
+// count as attempts, not as recoveries.
+type Recovery struct {
+	// Clients is the number of clients looked at; Broken those that noticed
+	// a break in the window, Reconnected those that got a connection that
+	// delivered an event, and CaughtUp those that caught up on it.
+	Clients     int `json:"clients"`
+	Broken      int `json:"broken"`
+	Reconnected int `json:"reconnected"`
+	CaughtUp    int `json:"caught_up"`
+	// Detect is from the fault (or, without a fault time, from the last
+	// event before the break) to the client noticing; Reconnect from
+	// noticing to the connection that delivered; CatchUp from that
+	// connection to having every event published before it.
+	Detect    Quantiles `json:"detect"`
+	Reconnect Quantiles `json:"reconnect"`
+	CatchUp   Quantiles `json:"catch_up"`
+	// Replayed is events resent after reconnecting. Attempts is connection
+	// attempts (polling: requests) from noticing to reconnecting;
+	// FailedAttempts those that did not become the delivering connection
+	// (refused dials, failed handshakes, connections that died silent).
+	Replayed       uint64 `json:"replayed"`
+	Attempts       uint64 `json:"attempts"`
+	FailedAttempts uint64 `json:"failed_attempts"`
+}
+
+// Recover summarises each client's recovery from the first break it detected
+// in [from, to), with detection measured from fault (zero: from the client's
+// last event before the break). Clients must have stopped.
+func Recover(trackers []*Tracker, fault, from, to time.Time) Recovery {
+	r := Recovery{Clients: len(trackers)}
+	detect, reconn, catch := NewHistogram(), NewHistogram(), NewHistogram()
+	rec := func(h interface{ RecordValue(int64) error }, ns int64) {
+		_ = h.RecordValue(min(max(ns, 1), MaxLatency)) // clamped into range
+	}
+	for _, t := range trackers {
+		bs := t.Breaks()
+		i := 0
+		for i < len(bs) && bs[i].Detected < from.UnixNano() {
+			i++
+		}
+		if i == len(bs) || bs[i].Detected >= to.UnixNano() {
+			continue
+		}
+		first := bs[i]
+		r.Broken++
+		switch {
+		case !fault.IsZero():
+			rec(detect, first.Detected-fault.UnixNano())
+		case first.LastEvent != 0:
+			rec(detect, first.Detected-first.LastEvent)
+		}
+		// Follow the chain to the first connection that delivered.
+		var attempts uint64
+		for ; i < len(bs); i++ {
+			attempts += bs[i].Attempts
+			if bs[i].FirstEvent != 0 {
+				break
+			}
+		}
+		r.Attempts += attempts
+		if i == len(bs) {
+			r.FailedAttempts += attempts
+			continue
+		}
+		b := bs[i]
+		r.Reconnected++
+		r.FailedAttempts += attempts - 1
+		r.Replayed += b.Replayed
+		rec(reconn, b.Reconnected-first.Detected)
+		if b.CaughtUp != 0 {
+			r.CaughtUp++
+			rec(catch, b.CaughtUp-b.Reconnected)
+		}
+	}
+	r.Detect, r.Reconnect, r.CatchUp = quantiles(detect), quantiles(reconn), quantiles(catch)
+	return r
+}
+
+func quantiles(h interface {
+	TotalCount() int64
+	ValueAtQuantile(float64) int64
+	Max() int64
+}) Quantiles {
+	ms := func(ns int64) float64 { return float64(ns) / 1e6 }
+	return Quantiles{N: h.TotalCount(), P50: ms(h.ValueAtQuantile(50)), P99: ms(h.ValueAtQuantile(99)), Max: ms(h.Max())}
+}
+
+// Sample is one point of a timeline around a fault.
+type Sample struct {
+	// At is the sample's time since the timeline began, in milliseconds.
+	At int64 `json:"at_ms"`
+	// Connected is the clients with a working connection.
+	Connected int `json:"connected"`
+	// Delivered is the events delivered since the previous sample.
+	Delivered uint64 `json:"delivered"`
+}
+
+// Timeline samples trackers every interval until ctx ends and returns the
+// samples. Each sample reads every tracker once (two atomic loads), so a
+// timeline of thousands of clients at 100 ms costs the clients nothing.
+func Timeline(ctx context.Context, trackers []*Tracker, every time.Duration) []Sample {
+	start := time.Now()
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	var prev uint64
+	sample := func(now time.Time) Sample {
+		s := Sample{At: now.Sub(start).Milliseconds()}
+		var d uint64
+		for _, t := range trackers {
+			if t.Up() {
+				s.Connected++
+			}
+			d += t.Delivered()
+		}
+		s.Delivered, prev = d-prev, d
+		return s
+	}
+	out := []Sample{sample(start)}
+	out[0].Delivered = 0 // what came before the timeline is not a rate
+	for {
+		select {
+		case <-ctx.Done():
+			return out
+		case now := <-tick.C:
+			out = append(out, sample(now))
+		}
+	}
+}
