@@ -5,6 +5,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 GO      ?= go
 BIN     := bin/pushbench
 OUT     ?= results/$(shell date -u +%Y%m%d-%H%M%S)
+OUT     := $(OUT)
 
 .PHONY: all build deps test check bench bench-quick fuzz clean
 
@@ -32,9 +33,14 @@ check:
 	  if [ -n "$$fmt" ]; then echo "gofmt needed:"; echo "$$fmt"; exit 1; fi
 	$(GO) vet ./...
 
-## bench: the default matrix, about 10 minutes on 2 cores.
-bench: build
+## bench: the default matrix, the real-browser checks and the reverse-proxy
+## scenario into one report, about 10 minutes on 2 cores.
+bench: build deps
 	$(BIN) bench --matrix default --out $(OUT)
+	$(BIN) browser --out $(OUT)
+	$(BIN) proxy --out $(OUT)
+	$(BIN) report $(OUT) >/dev/null
+	@echo "report: $(OUT)/report.md"
 
 ## bench-quick: a reduced matrix, about a minute.
 bench-quick: build

@@ -11,9 +11,11 @@ package loadgen
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 )
 
@@ -24,9 +26,24 @@ const (
 	WS   = "ws"
 )
 
-// Transports lists every transport in report order; TCP is the floor (see
-// tcp.go) the others are measured against.
+// Transports lists every base transport in report order; TCP is the floor
+// (see tcp.go) the others are measured against. HTTP2Transports (h2.go)
+// lists the HTTP/2 variants of poll and SSE, which New also takes.
 var Transports = []string{Poll, SSE, WS, TCP}
+
+// BaseTransport is the transport a variant is a version of: poll for
+// poll-h2 and poll-h2c, sse for sse-h2 and sse-h2c, and transport itself
+// otherwise. Code that treats polling apart (poll counters, poll interval)
+// compares BaseTransport(name) with Poll.
+func BaseTransport(transport string) string {
+	switch transport {
+	case PollH2, PollH2C:
+		return Poll
+	case SSEH2, SSEH2C:
+		return SSE
+	}
+	return transport
+}
 
 // Defaults for Options.
 const (
@@ -72,6 +89,15 @@ type Options struct {
 	// Dial opens connections. Defaults to a net.Dialer; runs pass a Dialer
 	// that counts connections and bytes.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// TLSConfig is what the https variants (sse-h2, poll-h2) verify the
+	// server with. nil means no verification: pushbench's servers present a
+	// self-signed certificate generated at start.
+	TLSConfig *tls.Config
+	// H2Share, if set, makes the HTTP/2 variants' clients that carry it
+	// share connections, many streams to one, as a browser's tabs on one
+	// origin do (see H2Share). nil: each client has a connection of its
+	// own, one tab each.
+	H2Share *H2Share
 	// Observe, if set, is called with the raw canonical JSON of every event a
 	// client receives, before it is accounted. Tests use it to compare
 	// payloads across transports; the slice is valid only during the call.
@@ -109,7 +135,8 @@ func (o *Options) withDefaults() Options {
 
 // New returns a client of transport for the server at base (for example
 // "http://127.0.0.1:8080"; the client adds the transport's path), accounting
-// into t.
+// into t. The TLS HTTP/2 variants (sse-h2, poll-h2) want an https base; h2c
+// ones an http base.
 func New(transport, base string, t *Tracker, o *Options) (Client, error) {
 	opts := o.withDefaults()
 	switch transport {
@@ -121,6 +148,10 @@ func New(transport, base string, t *Tracker, o *Options) (Client, error) {
 		return newWSClient(base, t, opts)
 	case TCP:
 		return newTCPClient(base, t, opts)
+	case SSEH2, SSEH2C:
+		return newH2SSEClient(base, transport == SSEH2, t, opts)
+	case PollH2, PollH2C:
+		return newH2PollClient(base, transport == PollH2, t, opts)
 	}
-	return nil, fmt.Errorf("%w %q (want poll, sse, ws or tcp)", ErrUnknownTransport, transport)
+	return nil, fmt.Errorf("%w %q (want poll, sse, ws, tcp, %s)", ErrUnknownTransport, transport, strings.Join(HTTP2Transports, ", "))
 }

@@ -72,7 +72,7 @@ func Measure(ctx context.Context, cfg RunConfig) (results.Run, error) {
 		Payload:   cfg.Payload,
 		DurationS: cfg.Duration.Seconds(),
 	}
-	if cfg.Fleet.Transport == Poll {
+	if BaseTransport(cfg.Fleet.Transport) == Poll {
 		run.PollIntervalS = cfg.Fleet.Options.withDefaults().PollInterval.Seconds()
 	}
 	sh := cfg.Shard
@@ -219,7 +219,7 @@ wait:
 	if c.Connects > uint64(cfg.Fleet.Clients) {
 		run.Connections.Reconnects = c.Connects - uint64(cfg.Fleet.Clients)
 	}
-	if cfg.Fleet.Transport == Poll {
+	if BaseTransport(cfg.Fleet.Transport) == Poll {
 		// A poller's connects are keep-alive connections, not streams.
 		run.Connections.Reconnects = 0
 		run.Polls = &results.Polls{Requests: c.Polls, Empty: c.EmptyPolls, RequestsPerSec: float64(c.Polls) / elapsed}

@@ -144,7 +144,7 @@ func Groups(runs []Run) []Group {
 
 // transportOrder is the order tables list transports in: from the most to
 // the least HTTP machinery, the floor last.
-var transportOrder = []string{"poll", "sse", "ws", Floor}
+var transportOrder = []string{"poll", "poll-h2", "poll-h2c", "sse", "sse-h2", "sse-h2c", "ws", Floor}
 
 func compareTransports(a, b string) int {
 	ra, rb := slices.Index(transportOrder, a), slices.Index(transportOrder, b)

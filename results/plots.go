@@ -512,6 +512,8 @@ func styles(labels []Config) map[string]seriesStyle {
 		switch {
 		case c.Transport == "sse":
 			out[l] = seriesStyle{color: sseColor}
+		case strings.HasPrefix(c.Transport, "sse-"): // HTTP/2 variants: SSE's colour, dashed
+			out[l] = seriesStyle{color: sseColor, dashes: []vg.Length{vg.Points(2), vg.Points(2)}}
 		case c.Transport == "ws":
 			out[l] = seriesStyle{color: wsColor}
 		case c.Transport == Floor:

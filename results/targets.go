@@ -402,7 +402,9 @@ func loadgenCPU(_ *Report, groups []Group, _ string) ([]Measurement, string) {
 }
 
 // polling reports whether c is a polling configuration.
-func polling(c Config) bool { return c.Transport == "poll" || c.PollIntervalS > 0 }
+func polling(c Config) bool {
+	return c.Transport == "poll" || strings.HasPrefix(c.Transport, "poll-") || c.PollIntervalS > 0
+}
 
 // memoryGroups are where memory per connection is read: the idle
 // scenarios' groups if there are any, else those with the most clients.

@@ -50,6 +50,14 @@ var Default = Matrix{
 		Duration: 6 * time.Second,
 	},
 	{
+		Name: "http2", Kind: FanOut,
+		Description: "200 clients at 10 events/s over HTTP/1.1, HTTP/2 with TLS and cleartext h2c, one connection per client",
+		Transports:  []string{Poll, PollH2, PollH2C, SSE, SSEH2, SSEH2C},
+		Clients:     []int{200},
+		Rates:       []float64{10},
+		Duration:    4 * time.Second,
+	},
+	{
 		Name: "poll-capacity", Kind: PollCapacity,
 		Description: "raw /poll request capacity with vegeta, constant open-loop rates (requests/s)",
 		Transports:  []string{Poll},

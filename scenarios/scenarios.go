@@ -20,6 +20,24 @@ const (
 	TCP  = "tcp"
 )
 
+// Polls reports whether transport is polling, over any HTTP version
+// (poll, poll-h2, poll-h2c): its cases cross the polling intervals.
+func Polls(transport string) bool {
+	return transport == Poll || strings.HasPrefix(transport, Poll+"-")
+}
+
+// HTTP/2 variants of polling and SSE: TLS with ALPN, and cleartext h2c with
+// prior knowledge, each client on its own connection.
+const (
+	PollH2  = "poll-h2"
+	PollH2C = "poll-h2c"
+	SSEH2   = "sse-h2"
+	SSEH2C  = "sse-h2c"
+)
+
+// Variants are the HTTP/2 variants, run beside All where a scenario asks.
+var Variants = []string{PollH2, PollH2C, SSEH2, SSEH2C}
+
 // All is every transport, the floor included.
 var All = []string{Poll, SSE, WS, TCP}
 
@@ -99,7 +117,7 @@ type Case struct {
 // String names the case in progress bars and logs.
 func (c Case) String() string {
 	s := fmt.Sprintf("%s %s c=%d r=%g p=%d", c.Scenario.Name, c.Transport, c.Clients, c.Rate, c.Payload)
-	if c.Transport == Poll {
+	if Polls(c.Transport) {
 		s += " i=" + c.PollInterval.String()
 	}
 	if c.Scenario.Repetitions > 1 {
@@ -155,7 +173,7 @@ func (s *Scenario) Cases() []Case {
 				for _, rate := range s.Rates {
 					for _, tr := range s.Transports {
 						intervals := []time.Duration{0}
-						if tr == Poll {
+						if Polls(tr) {
 							intervals = s.PollIntervals
 						}
 						for _, iv := range intervals {

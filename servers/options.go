@@ -42,6 +42,12 @@ type Options struct {
 	// Clients have nothing to say, so it is small. Defaults to
 	// DefaultReadLimit.
 	ReadLimit int64
+	// NoAccelHeader leaves out the "X-Accel-Buffering: no" header SSE
+	// responses carry by default. Without it nginx, with its default
+	// proxy_buffering on, holds the stream in its buffers: it exists to
+	// show that pitfall (package proxy). Defaults to false: the header is
+	// sent.
+	NoAccelHeader bool
 }
 
 // withDefaults returns a copy of o with every zero field set to its default;

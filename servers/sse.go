@@ -91,7 +91,9 @@ func (h *sseHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr["Content-Type"] = hdrEventStream
 	hdr["Cache-Control"] = hdrNoCache
 	hdr["Connection"] = hdrKeepAlive
-	hdr["X-Accel-Buffering"] = hdrNo // nginx would otherwise buffer the stream
+	if !h.o.NoAccelHeader {
+		hdr["X-Accel-Buffering"] = hdrNo // nginx would otherwise buffer the stream
+	}
 	w.WriteHeader(http.StatusOK)
 
 	rc := http.NewResponseController(w)

@@ -43,6 +43,7 @@ type localServer struct {
 	p    *loadgen.ServerProcess
 	http string // base URL of the HTTP transports and control
 	tcp  string // base URL of the tcp floor
+	tls  string // https base URL of the HTTP/2 (TLS) variants
 }
 
 // start runs 'pushbench serve' as a separate process on a free loopback port,
@@ -52,7 +53,7 @@ func (l *localFlags) start(ctx context.Context) (*localServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	argv := []string{self, "serve", "--addr", "127.0.0.1:0", "--tcp-addr", "127.0.0.1:0", "--wait-start"}
+	argv := []string{self, "serve", "--addr", "127.0.0.1:0", "--tcp-addr", "127.0.0.1:0", "--tls-addr", "127.0.0.1:0", "--wait-start"}
 	if l.history > 0 {
 		argv = append(argv, "--history", strconv.Itoa(l.history))
 	}
@@ -80,6 +81,9 @@ func (l *localFlags) start(ctx context.Context) (*localServer, error) {
 	if tcp, ok := p.Listening("tcp"); ok {
 		s.tcp = tcp
 	}
+	if tls, ok := p.Listening("https"); ok {
+		s.tls = tls
+	}
 	return s, nil
 }
 
@@ -88,6 +92,8 @@ func (s *localServer) target(transport string) string {
 	switch transport {
 	case loadgen.TCP:
 		return s.tcp
+	case loadgen.SSEH2, loadgen.PollH2:
+		return s.tls
 	}
 	return s.http
 }

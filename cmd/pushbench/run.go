@@ -61,7 +61,7 @@ const (
 func runCmd(ctx context.Context, args []string) error {
 	var f runFlags
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.StringVar(&f.transport, "transport", loadgen.SSE, "transport: poll, sse, ws or tcp (the plain-TCP floor)")
+	fs.StringVar(&f.transport, "transport", loadgen.SSE, "transport: poll, sse, ws, tcp (the plain-TCP floor), or over HTTP/2: sse-h2, poll-h2 (TLS), sse-h2c, poll-h2c (cleartext)")
 	fs.IntVar(&f.clients, "clients", 100, "concurrent clients (with --shard: of all shards together)")
 	fs.Float64Var(&f.rate, "rate", 10, "events published per second")
 	fs.IntVar(&f.burst, "burst", 1, "events sharing each scheduled instant")

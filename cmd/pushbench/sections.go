@@ -5,11 +5,12 @@ import (
 	"io/fs"
 
 	"github.com/pushbench/pushbench/browser"
+	"github.com/pushbench/pushbench/proxy"
 	"github.com/pushbench/pushbench/results"
 )
 
 // sections are the report sections measured by their own subcommands and
-// stored beside results.json (browser.json, …): whichever a report
+// stored beside results.json (browser.json, proxy.json): whichever a report
 // directory holds is rendered into its report.md.
 func sections(dir string) ([]results.Reporter, error) {
 	var out []results.Reporter
@@ -17,6 +18,13 @@ func sections(dir string) ([]results.Reporter, error) {
 	switch {
 	case err == nil:
 		out = append(out, bo.WriteMarkdown)
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, err
+	}
+	po, err := proxy.Load(dir)
+	switch {
+	case err == nil:
+		out = append(out, po.WriteMarkdown)
 	case !errors.Is(err, fs.ErrNotExist):
 		return nil, err
 	}

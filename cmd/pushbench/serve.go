@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/pushbench/pushbench/browser"
 	"github.com/pushbench/pushbench/internal/proc"
+	"github.com/pushbench/pushbench/internal/tlscert"
 	"github.com/pushbench/pushbench/servers"
 )
 
@@ -39,6 +41,7 @@ func serveCmd(ctx context.Context, args []string) error {
 	fs.DurationVar(&opts.Heartbeat, "heartbeat", servers.DefaultHeartbeat, "SSE heartbeat interval")
 	fs.DurationVar(&opts.Retry, "retry", servers.DefaultRetry, "SSE reconnection delay sent as retry:")
 	fs.IntVar(&opts.PollBatch, "poll-batch", servers.DefaultPollBatch, "most events in one poll answer")
+	accel := fs.Bool("x-accel-buffering", true, "send 'X-Accel-Buffering: no' on SSE responses, so nginx does not buffer them (false: show that pitfall)")
 	fs.Float64Var(&sch.Rate, "rate", servers.DefaultRate, "events published per second")
 	fs.IntVar(&sch.Burst, "burst", 1, "events sharing each scheduled instant")
 	payload := fs.Int("payload", servers.DefaultPayload, "event data size in bytes")
@@ -46,6 +49,8 @@ func serveCmd(ctx context.Context, args []string) error {
 	waitStart := fs.Bool("wait-start", false, "publish nothing until POST /control/start")
 	cpus := fs.String("cpus", "", "pin the server to these CPUs, comma-separated (default: any)")
 	tcpAddr := fs.String("tcp-addr", "", "also serve the plain-TCP floor on this address (default: off)")
+	tlsAddr := fs.String("tls-addr", "", "also serve HTTPS on this address, HTTP/2 negotiated by ALPN, with a self-signed certificate made at start (default: off)")
+	h2c := fs.Bool("h2c", true, "also take HTTP/2 with prior knowledge (h2c) on --addr; HTTP/1.1 there is unchanged")
 	data := fs.String("data", "", "keep the event log and running schedule in this directory; a restart resumes both (default: in memory)")
 	fsync := fs.String("fsync", string(servers.FsyncNone), "with --data, when to fsync the event log: none (survives a server crash) or batch (each publish: a power loss)")
 	if err := fs.Parse(args); err != nil {
@@ -65,6 +70,7 @@ func serveCmd(ctx context.Context, args []string) error {
 	if *payload == 0 {
 		sch.Payload = -1 // Schedule reads 0 as "default" and below 0 as empty
 	}
+	opts.NoAccelHeader = !*accel
 	policy, err := servers.ParseFsync(*fsync)
 	if err != nil {
 		return fmt.Errorf("bad --fsync: %w", err)
@@ -109,6 +115,12 @@ func serveCmd(ctx context.Context, args []string) error {
 			return errors.Join(err, ln.Close(), closeLog())
 		}
 	}
+	var tlsLn net.Listener
+	if *tlsAddr != "" {
+		if tlsLn, err = listenTLS(*tlsAddr); err != nil {
+			return errors.Join(err, ln.Close(), closeListener(tcpLn), closeLog())
+		}
+	}
 
 	hs := &http.Server{
 		Handler:           browser.Handler(srv), // plus the browser scenario's page at /browser/
@@ -117,8 +129,28 @@ func serveCmd(ctx context.Context, args []string) error {
 		// No WriteTimeout: it would cut every stream. Each handler puts a
 		// deadline on its own writes instead.
 	}
+	if *h2c {
+		// The server peeks at each new connection for the HTTP/2 preface
+		// and serves HTTP/1.1 as before when it is not there.
+		hs.Protocols = new(http.Protocols)
+		hs.Protocols.SetHTTP1(true)
+		hs.Protocols.SetUnencryptedHTTP2(true)
+	}
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- ignoreClosed(hs.Serve(ln)) }()
+	// TLS gets a server of its own: one http.Server running both Serve and
+	// ServeTLS drops HTTP/2 requests (Go 1.26).
+	var tlsSrv *http.Server
+	var tlsDone chan error // stays nil, never ready, without --tls-addr
+	if tlsLn != nil {
+		tlsSrv = &http.Server{
+			Handler:           hs.Handler,
+			ReadHeaderTimeout: hs.ReadHeaderTimeout,
+			MaxHeaderBytes:    hs.MaxHeaderBytes,
+		}
+		tlsDone = make(chan error, 1)
+		go func() { tlsDone <- ignoreClosed(tlsSrv.Serve(tlsLn)) }()
+	}
 	tcpCtx, stopTCP := context.WithCancel(context.Background())
 	defer stopTCP()
 	var tcpDone chan error // stays nil, never ready, without --tcp-addr
@@ -136,6 +168,9 @@ func serveCmd(ctx context.Context, args []string) error {
 		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 		defer cancel()
 		err := errors.Join(hs.Shutdown(sctx), <-httpDone)
+		if tlsSrv != nil {
+			err = errors.Join(err, tlsSrv.Shutdown(sctx), <-tlsDone)
+		}
 		if tcpDone != nil {
 			err = errors.Join(err, <-tcpDone)
 		}
@@ -165,6 +200,11 @@ func serveCmd(ctx context.Context, args []string) error {
 			return errors.Join(err, stop())
 		}
 	}
+	if tlsLn != nil {
+		if _, err := fmt.Printf("pushbench: listening on https://%s\n", tlsLn.Addr()); err != nil {
+			return errors.Join(err, stop())
+		}
+	}
 	if _, err := fmt.Printf("pushbench: listening on http://%s\n", ln.Addr()); err != nil {
 		return errors.Join(err, stop())
 	}
@@ -174,6 +214,8 @@ func serveCmd(ctx context.Context, args []string) error {
 		httpDone <- err // stop receives it again
 	case err := <-tcpDone:
 		tcpDone <- err
+	case err := <-tlsDone:
+		tlsDone <- err
 	case <-ctx.Done():
 	}
 	return stop()
@@ -195,6 +237,31 @@ func reportRestored(lg *servers.Log, rs servers.RunningSchedule, resumed bool) e
 	}
 	_, err := fmt.Println(msg)
 	return err
+}
+
+// listenTLS listens on addr with a certificate made now for the loopback
+// names (internal/tlscert), offering h2 and then http/1.1 by ALPN.
+func listenTLS(addr string) (net.Listener, error) {
+	cert, _, err := tlscert.SelfSigned(time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("--tls-addr: %w", err)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return tls.NewListener(ln, &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		NextProtos:   []string{"h2", "http/1.1"},
+	}), nil
+}
+
+// closeListener closes ln, if any, on an error path.
+func closeListener(ln net.Listener) error {
+	if ln == nil {
+		return nil
+	}
+	return ln.Close()
 }
 
 // ignoreClosed drops the error Serve returns after a Shutdown or Close.

@@ -1,0 +1,273 @@
+package loadgen
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pushbench/pushbench/event"
+	"github.com/pushbench/pushbench/servers"
+)
+
+// h2Stack is a real pushbench server on an HTTP/2 test server: TLS with ALPN
+// for the h2 variants, cleartext with prior knowledge for h2c.
+type h2Stack struct {
+	hub  *servers.Hub
+	ts   *httptest.Server
+	opts Options // what clients need to reach it: the TLS roots
+
+	mu      sync.Mutex
+	protos  map[int]int // requests by ProtoMajor, as the server saw them
+	lastIDs []string    // Last-Event-ID of every /sse request
+}
+
+func newH2Stack(t *testing.T, tlsOn bool) *h2Stack {
+	t.Helper()
+	s := &h2Stack{hub: servers.NewHub(nil), protos: map[int]int{}}
+	srv := servers.New(s.hub, &servers.Options{Retry: 20 * time.Millisecond, Heartbeat: time.Second})
+	s.ts = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.protos[r.ProtoMajor]++
+		if r.URL.Path == "/sse" {
+			s.lastIDs = append(s.lastIDs, r.Header.Get("Last-Event-ID"))
+		}
+		s.mu.Unlock()
+		srv.ServeHTTP(w, r)
+	}))
+	if tlsOn {
+		s.ts.EnableHTTP2 = true
+		s.ts.StartTLS()
+		roots := x509.NewCertPool()
+		roots.AddCert(s.ts.Certificate())
+		s.opts.TLSConfig = &tls.Config{RootCAs: roots}
+	} else {
+		s.ts.Config.Protocols = new(http.Protocols)
+		s.ts.Config.Protocols.SetHTTP1(true)
+		s.ts.Config.Protocols.SetUnencryptedHTTP2(true)
+		s.ts.Start()
+	}
+	t.Cleanup(func() {
+		srv.Close() // ends every stream, so the test server can close
+		s.ts.Close()
+	})
+	return s
+}
+
+func (s *h2Stack) publish(t *testing.T, n int) {
+	t.Helper()
+	for range n {
+		if err := s.hub.Publish(servers.NewEntry(event.New(s.hub.Head()+1, time.Now().UnixNano(), 64))); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// requests returns how many requests came over HTTP/2 and over anything else.
+func (s *h2Stack) requests() (h2, other int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for major, n := range s.protos {
+		if major == 2 {
+			h2 += n
+		} else {
+			other += n
+		}
+	}
+	return h2, other
+}
+
+func TestHTTP2VariantsDeliverAndResume(t *testing.T) {
+	sseNoLeaks(t)
+	const clients, first, second = 4, 30, 30
+	for _, tc := range []struct {
+		transport string
+		shared    bool
+	}{
+		{SSEH2, false}, {SSEH2C, false}, {PollH2, false}, {PollH2C, false},
+		{SSEH2, true}, {SSEH2C, true}, {PollH2, true}, {PollH2C, true},
+	} {
+		transport, name := tc.transport, tc.transport
+		if tc.shared {
+			name += "/shared"
+		}
+		t.Run(name, func(t *testing.T) {
+			s := newH2Stack(t, transport == SSEH2 || transport == PollH2)
+			o := s.opts
+			// Each client on a connection of its own, like one browser
+			// tab each; or all on one, like one tab's EventSources.
+			conns := int64(clients)
+			if tc.shared {
+				o.H2Share = NewH2Share()
+				conns = 1
+			}
+			o.PollInterval = 5 * time.Millisecond
+			o.SSERetry = 20 * time.Millisecond
+			o.ReadTimeout = 5 * time.Second
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			f, err := StartFleet(ctx, FleetConfig{Transport: transport, Target: s.ts.URL, Clients: clients, Options: o})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Stop()
+			if err := f.WaitConnected(ctx); err != nil {
+				t.Fatal(err)
+			}
+			s.publish(t, first)
+			if err := f.WaitCaughtUp(ctx, s.hub.Head()); err != nil {
+				t.Fatalf("before the drop: %v (errors %v)", err, f.Errors())
+			}
+			if c := f.Conns(); c.Established != uint64(conns) || c.Open != conns {
+				t.Errorf("before the drop: %d connections established, %d open; want %d", c.Established, c.Open, conns)
+			}
+
+			// The server drops every connection; each client comes back
+			// on a new one and resumes where it was.
+			s.ts.CloseClientConnections()
+			s.publish(t, second)
+			if err := f.WaitCaughtUp(ctx, s.hub.Head()); err != nil {
+				t.Fatalf("after the drop: %v (errors %v)", err, f.Errors())
+			}
+			if c := f.Conns(); c.Established < 2*uint64(conns) {
+				t.Errorf("after the drop: %d connections established, want at least %d", c.Established, 2*conns)
+			}
+			f.Stop()
+			if errs := f.Errors(); len(errs) > 0 {
+				t.Fatalf("clients gave up: %v", errs)
+			}
+			if c := f.Conns(); c.Open != 0 {
+				t.Errorf("%d connections still open after Stop", c.Open)
+			}
+
+			c := f.Counts(s.hub.Head())
+			want := Counts{Expected: clients * (first + second), Delivered: clients * (first + second)}
+			got := c
+			got.Attempts, got.Connects, got.Polls, got.EmptyPolls = 0, 0, 0, 0
+			if got != want {
+				t.Errorf("account:\n got %+v\nwant %+v", c, want)
+			}
+			h2, other := s.requests()
+			if h2 == 0 || other != 0 {
+				t.Errorf("server saw %d HTTP/2 requests and %d others; want only HTTP/2", h2, other)
+			}
+			if BaseTransport(transport) == SSE {
+				if c.Connects < 2*clients {
+					t.Errorf("%d streams, want at least %d (one per client, again after the drop)", c.Connects, 2*clients)
+				}
+				s.mu.Lock()
+				ids := s.lastIDs
+				s.mu.Unlock()
+				resumed := 0
+				for _, id := range ids {
+					if id != "" {
+						resumed++
+					}
+				}
+				if resumed < clients {
+					t.Errorf("Last-Event-ID on %d of %d requests %q, want it on at least %d reconnections", resumed, len(ids), ids, clients)
+				}
+			}
+		})
+	}
+}
+
+// An HTTP/2 variant refuses a server that does not speak HTTP/2 rather than
+// measure HTTP/1.1 under its name.
+func TestHTTP2VariantsRefuseHTTP1Server(t *testing.T) {
+	sseNoLeaks(t)
+	hub := servers.NewHub(nil)
+	srv := servers.New(hub, nil)
+	ts := httptest.NewServer(srv) // HTTP/1.1 only
+	t.Cleanup(func() { srv.Close(); ts.Close() })
+	for _, transport := range []string{SSEH2C, PollH2C} {
+		t.Run(transport, func(t *testing.T) {
+			tr := NewTracker(0, NewLatency(), 0)
+			c, err := New(transport, ts.URL, tr, &Options{SSERetry: 10 * time.Millisecond, PollInterval: 10 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			// The prior-knowledge preface is no HTTP/1.1 request: the
+			// server refuses it, and the client keeps trying until ctx
+			// ends without ever counting a stream or a poll. (A poller
+			// counts connections, as over HTTP/1.1, so its Connects may
+			// grow.)
+			err = c.Run(ctx)
+			n := tr.Counts(0)
+			if err != nil || n.Attempts == 0 || n.Polls != 0 || (BaseTransport(transport) == SSE && n.Connects != 0) {
+				t.Errorf("Run: %v; account %+v, want attempts and no stream or poll", err, n)
+			}
+		})
+	}
+}
+
+func TestHTTP2VariantsCheckBase(t *testing.T) {
+	for _, tc := range []struct{ transport, base string }{
+		{SSEH2, "http://127.0.0.1:1"},
+		{PollH2, "http://127.0.0.1:1"},
+		{SSEH2C, "https://127.0.0.1:1"},
+		{PollH2C, "ws://127.0.0.1:1"},
+	} {
+		if _, err := New(tc.transport, tc.base, NewTracker(0, NewLatency(), 0), nil); err == nil {
+			t.Errorf("New(%s, %s): no error", tc.transport, tc.base)
+		}
+	}
+}
+
+func TestBaseTransport(t *testing.T) {
+	for in, want := range map[string]string{
+		SSEH2: SSE, SSEH2C: SSE, PollH2: Poll, PollH2C: Poll, SSE: SSE, WS: WS, TCP: TCP, "x": "x",
+	} {
+		if got := BaseTransport(in); got != want {
+			t.Errorf("BaseTransport(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// A stream silent for ReadTimeout is dead: the client reconnects, as the
+// EventSource does over HTTP/1.1, with Last-Event-ID.
+func TestHTTP2SSEReadTimeout(t *testing.T) {
+	sseNoLeaks(t)
+	var mu sync.Mutex
+	var ids []string
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		ids = append(ids, r.Header.Get("Last-Event-ID"))
+		n := len(ids)
+		mu.Unlock()
+		if r.ProtoMajor != 2 {
+			t.Errorf("request over %s", r.Proto)
+		}
+		if n == 1 {
+			sseSend(w, sseTestFrame(1)) // then silence
+		} else {
+			sseSend(w, sseTestFrame(2))
+		}
+		<-r.Context().Done()
+	}))
+	ts.Config.Protocols = new(http.Protocols)
+	ts.Config.Protocols.SetUnencryptedHTTP2(true)
+	ts.Start()
+	t.Cleanup(ts.Close)
+	tr := NewTracker(0, NewLatency(), 0)
+	c, err := New(SSEH2C, ts.URL, tr, &Options{ReadTimeout: 100 * time.Millisecond, SSERetry: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runSSE(t, c)
+	sseWaitFor(t, "event 2 after a reconnection", func() bool { return tr.Delivered() == 2 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(ids) < 2 || ids[0] != "" || ids[1] != "1" {
+		t.Errorf("Last-Event-ID by request %q, want \"\" then \"1\"", ids)
+	}
+}
