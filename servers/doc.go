@@ -1,7 +1,11 @@
 // Package servers serves one event stream over three transports: short
 // polling, Server-Sent Events and WebSocket. Each transport is an http.Handler
 // over the same Hub, and every one of them sends the event's canonical JSON
-// (package event) byte for byte.
+// (package event) byte for byte. A fourth, TCPServer, sends the same bytes
+// as lines over plain TCP: the floor the others are measured against. The
+// HTTP transports speak HTTP/1.1, and HTTP/2 where the server offers it
+// (TLS with ALPN, or cleartext h2c with prior knowledge); the protocol below
+// is the same on either.
 //
 // # Wire protocol
 //
@@ -45,4 +49,12 @@
 // 1008); its client resumes from its cursor. A server shutting down ends every
 // stream (an SSE response simply ends, a WebSocket closes with 1001) and
 // answers new ones with 503 Service Unavailable.
+//
+// # Surviving a crash
+//
+// With an event Log (serve --data DIR), every batch is appended to an
+// append-only file before subscribers can see it, and a restarted server
+// restores its history and resumes the running schedule from it: clients
+// resume with nothing lost, and events scheduled during the outage are
+// published late with their original times, so their latency shows it.
 package servers
