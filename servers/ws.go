@@ -99,18 +99,20 @@ func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer sub.Close()
-	conn, err := h.up.Upgrade(w, r, nil)
+	cw := &coalescingWriter{ResponseWriter: w}
+	conn, err := h.up.Upgrade(cw, r, nil)
 	if err != nil {
 		return // Upgrade has answered the client with the reason
 	}
 	h.stats.opened()
-	h.stats.closed(h.serve(conn, sub, gap))
+	h.stats.closed(h.serve(conn, cw.conn, sub, gap))
 }
 
 // wsStream is one upgraded connection.
 type wsStream struct {
 	o     Options
 	conn  *websocket.Conn
+	out   *coalescingConn // conn's connection: batches go out in one write
 	sub   *Subscription
 	readc chan error // the reader's end; buffered, so the reader never waits
 	read  bool       // readc has been received from
@@ -120,8 +122,8 @@ type wsStream struct {
 // serve streams until the subscription ends, a write fails or the reader
 // ends, then closes the connection and waits for the reader. It returns the
 // writer's reason, nil when the client ended it.
-func (h *wsHandler) serve(conn *websocket.Conn, sub *Subscription, gap *event.Gap) error {
-	s := &wsStream{o: h.o, conn: conn, sub: sub, readc: make(chan error, 1)}
+func (h *wsHandler) serve(conn *websocket.Conn, out *coalescingConn, sub *Subscription, gap *event.Gap) error {
+	s := &wsStream{o: h.o, conn: conn, out: out, sub: sub, readc: make(chan error, 1)}
 	conn.SetReadLimit(h.o.ReadLimit)
 	go func() { s.readc <- s.readLoop() }()
 	why := s.writeLoop(gap)
@@ -205,7 +207,7 @@ func (s *wsStream) ping() error {
 }
 
 // writeBatch takes what the subscription has waiting and writes it, one
-// text message per event, under one write deadline.
+// text message per event, under one write deadline and in one write.
 func (s *wsStream) writeBatch() (int, error) {
 	sc := wsScratchPool.Get().(*wsScratch)
 	defer func() {
@@ -221,12 +223,13 @@ func (s *wsStream) writeBatch() (int, error) {
 	if err := s.conn.SetWriteDeadline(time.Now().Add(s.o.WriteTimeout)); err != nil {
 		return 0, err
 	}
+	s.out.hold()
 	for _, e := range entries {
 		if err := s.conn.WriteMessage(websocket.TextMessage, e.JSON); err != nil {
-			return 0, err
+			return 0, errors.Join(err, s.out.flush())
 		}
 	}
-	return len(entries), nil
+	return len(entries), s.out.flush()
 }
 
 // close ends the connection. When the server ends the stream it says why
