@@ -3,9 +3,6 @@ package browser
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -98,28 +95,6 @@ func TestIDRingKeepsTheNewest(t *testing.T) {
 	}
 	if got := r.list(); !slices.Equal(got, want[5:]) {
 		t.Fatalf("kept %q\nwant %q", got, want[5:])
-	}
-}
-
-func TestSelfSignedCertificateServesLoopbackAndMatchesItsPin(t *testing.T) {
-	now := time.Now()
-	cert, spki, err := selfSigned(now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AddCert(cert.Leaf)
-	for _, name := range []string{"127.0.0.1", "::1", "localhost"} {
-		if _, err := cert.Leaf.Verify(x509.VerifyOptions{DNSName: name, Roots: roots, CurrentTime: now}); err != nil {
-			t.Errorf("verify for %s: %v", name, err)
-		}
-	}
-	if _, err := cert.Leaf.Verify(x509.VerifyOptions{DNSName: "example.com", Roots: roots, CurrentTime: now}); err == nil {
-		t.Error("the certificate is valid for example.com")
-	}
-	sum := sha256.Sum256(cert.Leaf.RawSubjectPublicKeyInfo)
-	if want := base64.StdEncoding.EncodeToString(sum[:]); spki != want {
-		t.Errorf("pin %s, want %s", spki, want)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pushbench/pushbench/event"
+	"github.com/pushbench/pushbench/internal/tlscert"
 	"github.com/pushbench/pushbench/servers"
 )
 
@@ -111,7 +112,7 @@ func Run(ctx context.Context, o *Options) (_ *Outcome, err error) {
 			return nil, err
 		}
 	}
-	cert, spki, err := selfSigned(start)
+	cert, spki, err := tlscert.SelfSigned(start)
 	if err != nil {
 		return nil, err
 	}
