@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -35,65 +34,6 @@ const (
 	rampRate    = 500.0 // clients per second
 )
 
-// faultsConfig is one invocation's settings; every field is reported.
-type faultsConfig struct {
-	Clients      int           `json:"clients"`
-	StormClients int           `json:"storm_clients"`
-	Rate         float64       `json:"rate"`
-	StormRate    float64       `json:"storm_rate"`
-	Payload      int           `json:"payload"`
-	Before       time.Duration `json:"before_ns"`
-	After        time.Duration `json:"after_ns"`
-	Downtime     time.Duration `json:"downtime_ns"`
-	Partition    time.Duration `json:"partition_ns"`
-	Latency      time.Duration `json:"latency_ns"`
-	Jitter       time.Duration `json:"jitter_ns"`
-	BandwidthKBs int64         `json:"bandwidth_kbs"`
-	SlowClose    time.Duration `json:"slow_close_ns"`
-	Heartbeat    time.Duration `json:"server_heartbeat_ns"`
-	Retry        time.Duration `json:"server_sse_retry_ns"`
-	// Policies are the clients' reconnection settings (loadgen.Options).
-	Policies struct {
-		PollInterval time.Duration `json:"poll_interval_ns"`
-		SSERetry     time.Duration `json:"sse_retry_until_server_says_ns"`
-		BackoffMin   time.Duration `json:"ws_tcp_backoff_min_ns"`
-		BackoffMax   time.Duration `json:"ws_tcp_backoff_max_ns"`
-		Jitter       string        `json:"jitter"`
-		ReadTimeout  time.Duration `json:"read_timeout_ns"`
-	} `json:"policies"`
-}
-
-// faultRun is one fault against one transport.
-type faultRun struct {
-	Transport string `json:"transport"`
-	Fault     string `json:"fault"`
-	Clients   int    `json:"clients"`
-	// FaultAt is when the fault began, in ms on the timelines' clock.
-	FaultAt  int64            `json:"fault_at_ms"`
-	Recovery loadgen.Recovery `json:"recovery"`
-	Counts   loadgen.Counts   `json:"counts"`
-	// Latency is delivery latency of events scheduled from when every
-	// client streamed to the end of the run, from each event's scheduled
-	// time: the fault's cost included.
-	Latency  loadgen.Quantiles `json:"latency"`
-	Timeline []loadgen.Sample  `json:"timeline"`
-	Server   []serverSample    `json:"server"`
-	Notes    []string          `json:"notes,omitempty"`
-	Error    string            `json:"error,omitempty"`
-}
-
-// serverSample is the server's /stats at one instant of the timeline.
-type serverSample struct {
-	At int64 `json:"at_ms"`
-	// Up is false when /stats did not answer (the server is down).
-	Up         bool    `json:"up"`
-	CPUSeconds float64 `json:"cpu_seconds"`
-	// Accepted is streams opened plus polls answered since the server
-	// (re)started: its difference between samples is the accept rate. The
-	// TCP floor's connections are not in /stats.
-	Accepted uint64 `json:"accepted"`
-}
-
 // faultsCmd runs every chosen fault against every chosen transport, each on a
 // fresh server process (with --data, so a restart resumes history and
 // schedule) behind an in-process fault proxy (package faults), and writes
@@ -103,7 +43,7 @@ type serverSample struct {
 // duplicated, gaps), delivery latency, a timeline of connected clients and
 // deliveries per 100 ms, and the server's CPU and accept counts per 100 ms.
 func faultsCmd(ctx context.Context, args []string) error {
-	var cfg faultsConfig
+	var cfg faults.Config
 	fs := flag.NewFlagSet("faults", flag.ContinueOnError)
 	out := fs.String("out", "faults-out", "write DIR/faults.json here")
 	transport := fs.String("transport", strings.Join(loadgen.Transports, ","), "transports, comma-separated")
@@ -156,10 +96,7 @@ func faultsCmd(ctx context.Context, args []string) error {
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
 	}
-	report := struct {
-		Config faultsConfig `json:"config"`
-		Runs   []faultRun   `json:"runs"`
-	}{Config: cfg}
+	report := faults.Outcome{Config: cfg}
 	for _, f := range chosen {
 		for _, tr := range transports {
 			if ctx.Err() != nil {
@@ -180,11 +117,7 @@ func faultsCmd(ctx context.Context, args []string) error {
 			report.Runs = append(report.Runs, run)
 		}
 	}
-	b, err := json.MarshalIndent(report, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(*out, "faults.json"), append(b, '\n'), 0o644)
+	return report.Save(*out)
 }
 
 // splitChoice splits a comma-separated list and checks every item is known.
@@ -213,8 +146,8 @@ func splitChoice(s string, known []string) ([]string, error) {
 // runFault runs one fault against one transport on a fresh server: clients
 // connect through a fault proxy, stream for cfg.Before, weather the fault,
 // and must then all catch up. A failure becomes the run's Error.
-func runFault(ctx context.Context, bin string, cfg faultsConfig, transport, fault string) (run faultRun) {
-	run = faultRun{Transport: transport, Fault: fault, Clients: cfg.Clients}
+func runFault(ctx context.Context, bin string, cfg faults.Config, transport, fault string) (run faults.Run) {
+	run = faults.Run{Transport: transport, Fault: fault, Clients: cfg.Clients}
 	if fault == "storm" {
 		run.Clients, cfg.Rate = cfg.StormClients, cfg.StormRate
 	}
@@ -224,7 +157,7 @@ func runFault(ctx context.Context, bin string, cfg faultsConfig, transport, faul
 	return run
 }
 
-func faultRun1(ctx context.Context, bin string, cfg faultsConfig, run *faultRun) (err error) {
+func faultRun1(ctx context.Context, bin string, cfg faults.Config, run *faults.Run) (err error) {
 	httpAddr, err := freeLoopback()
 	if err != nil {
 		return err
@@ -435,8 +368,8 @@ func faultRun1(ctx context.Context, bin string, cfg faultsConfig, run *faultRun)
 }
 
 // sampleServer reads /stats every sampleEvery until ctx ends.
-func sampleServer(ctx context.Context, ctl loadgen.Control, start time.Time) []serverSample {
-	var out []serverSample
+func sampleServer(ctx context.Context, ctl loadgen.Control, start time.Time) []faults.ServerSample {
+	var out []faults.ServerSample
 	tick := time.NewTicker(sampleEvery)
 	defer tick.Stop()
 	for {
@@ -454,7 +387,7 @@ func sampleServer(ctx context.Context, ctl loadgen.Control, start time.Time) []s
 		}
 		err := getJSON(rctx, ctl.Base+"/stats", &st)
 		cancel()
-		s := serverSample{At: time.Since(start).Milliseconds(), Up: err == nil}
+		s := faults.ServerSample{At: time.Since(start).Milliseconds(), Up: err == nil}
 		if err == nil {
 			s.CPUSeconds = st.Process.CPUSeconds
 			s.Accepted = st.Transports.SSE.Total + st.Transports.WS.Total + st.Transports.Poll.Requests
