@@ -2,15 +2,13 @@ package faults
 
 import (
 	"cmp"
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/pushbench/pushbench/internal/jsonfile"
 	"github.com/pushbench/pushbench/loadgen"
 	"github.com/pushbench/pushbench/results"
 	"github.com/pushbench/pushbench/servers"
@@ -95,29 +93,7 @@ type ServerSample struct {
 // Save writes o to dir/FileName, creating dir if needed, through a
 // temporary file and a rename, so a reader never sees half of it.
 func (o *Outcome) Save(dir string) error {
-	b, err := json.MarshalIndent(o, "", "  ")
-	if err != nil {
-		return fmt.Errorf("save faults outcome: %w", err)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+FileName+".*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(append(b, '\n'))
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(f.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), filepath.Join(dir, FileName))
-	}
-	if err != nil {
-		os.Remove(f.Name()) // best effort: err is what matters
+	if err := jsonfile.Save(dir, FileName, o); err != nil {
 		return fmt.Errorf("save faults outcome: %w", err)
 	}
 	return nil
@@ -126,13 +102,9 @@ func (o *Outcome) Save(dir string) error {
 // Load reads dir/FileName. A directory without one gives an error that
 // errors.Is(err, fs.ErrNotExist) recognizes: no fault run was recorded.
 func Load(dir string) (*Outcome, error) {
-	b, err := os.ReadFile(filepath.Join(dir, FileName))
-	if err != nil {
-		return nil, fmt.Errorf("load faults outcome: %w", err)
-	}
 	var o Outcome
-	if err := json.Unmarshal(b, &o); err != nil {
-		return nil, fmt.Errorf("load faults outcome %s: %w", filepath.Join(dir, FileName), err)
+	if err := jsonfile.Load(dir, FileName, &o); err != nil {
+		return nil, fmt.Errorf("load faults outcome: %w", err)
 	}
 	return &o, nil
 }

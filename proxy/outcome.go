@@ -1,14 +1,12 @@
 package proxy
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/pushbench/pushbench/internal/jsonfile"
 	"github.com/pushbench/pushbench/loadgen"
 	"github.com/pushbench/pushbench/results"
 )
@@ -94,29 +92,7 @@ func (f Figures) OK() bool {
 // Save writes o to dir/FileName, creating dir if needed, through a
 // temporary file and a rename, so a reader never sees half of it.
 func (o *Outcome) Save(dir string) error {
-	b, err := json.MarshalIndent(o, "", "  ")
-	if err != nil {
-		return fmt.Errorf("save proxy outcome: %w", err)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+FileName+".*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(append(b, '\n'))
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(f.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), filepath.Join(dir, FileName))
-	}
-	if err != nil {
-		os.Remove(f.Name()) // best effort: err is what matters
+	if err := jsonfile.Save(dir, FileName, o); err != nil {
 		return fmt.Errorf("save proxy outcome: %w", err)
 	}
 	return nil
@@ -124,13 +100,9 @@ func (o *Outcome) Save(dir string) error {
 
 // Load reads dir/FileName.
 func Load(dir string) (*Outcome, error) {
-	b, err := os.ReadFile(filepath.Join(dir, FileName))
-	if err != nil {
-		return nil, fmt.Errorf("load proxy outcome: %w", err)
-	}
 	var o Outcome
-	if err := json.Unmarshal(b, &o); err != nil {
-		return nil, fmt.Errorf("load proxy outcome %s: %w", filepath.Join(dir, FileName), err)
+	if err := jsonfile.Load(dir, FileName, &o); err != nil {
+		return nil, fmt.Errorf("load proxy outcome: %w", err)
 	}
 	return &o, nil
 }
