@@ -518,14 +518,7 @@ func (c *h2PollClient) poll(ctx context.Context, h *h2Client) (more bool, err er
 	if err != nil {
 		return false, err
 	}
-	c.body, err = readInto(c.body, resp.Body, MaxPollBody)
-	if cerr := resp.Body.Close(); err == nil {
-		err = cerr
-	}
-	if errors.Is(err, errTooLong) {
-		return false, fmt.Errorf("%w: more than %d bytes", ErrPollTooLong, MaxPollBody)
-	}
-	if err != nil {
+	if c.body, err = readPollBody(c.body, resp); err != nil {
 		return false, err
 	}
 	now := time.Now().UnixNano()

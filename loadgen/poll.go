@@ -142,14 +142,7 @@ func (c *pollClient) poll(ctx context.Context) (more bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	c.body, err = readInto(c.body, resp.Body, MaxPollBody)
-	if cerr := resp.Body.Close(); err == nil {
-		err = cerr
-	}
-	if errors.Is(err, errTooLong) {
-		return false, fmt.Errorf("%w: more than %d bytes", ErrPollTooLong, MaxPollBody)
-	}
-	if err != nil {
+	if c.body, err = readPollBody(c.body, resp); err != nil {
 		return false, err
 	}
 	now := time.Now().UnixNano()
@@ -496,4 +489,17 @@ func (s *jsonScanner) bool() (bool, bool) {
 		return false, true
 	}
 	return false, false
+}
+
+// readPollBody reads and closes a poll answer's body into buf, refusing one
+// longer than MaxPollBody; both polling clients, HTTP/1.1 and HTTP/2, use it.
+func readPollBody(buf []byte, resp *http.Response) ([]byte, error) {
+	buf, err := readInto(buf, resp.Body, MaxPollBody)
+	if cerr := resp.Body.Close(); err == nil {
+		err = cerr
+	}
+	if errors.Is(err, errTooLong) {
+		return buf, fmt.Errorf("%w: more than %d bytes", ErrPollTooLong, MaxPollBody)
+	}
+	return buf, err
 }
