@@ -3,8 +3,6 @@ package pushbench_test
 import (
 	"flag"
 	"fmt"
-	"os/exec"
-	"path/filepath"
 	"runtime"
 	"runtime/metrics"
 	"strconv"
@@ -13,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pushbench/pushbench/internal/proc"
+	"github.com/pushbench/pushbench/internal/testbin"
 	"github.com/pushbench/pushbench/loadgen"
 )
 
@@ -68,7 +67,7 @@ const (
 func BenchmarkDelivery(b *testing.B) {
 	// BenchmarkDelivery itself runs once per test process: -count and -cpu
 	// repeat only the sub-benchmarks, so the binary is built once.
-	bin := buildPushbench(b)
+	bin := testbin.Pushbench(b)
 	pin := runtime.NumCPU() >= 2
 	if pin {
 		pinLoadgen(b)
@@ -242,23 +241,6 @@ func benchtime() (n int, d time.Duration) {
 		return 0, d
 	}
 	return 0, time.Second // unreachable: the flag parsed as one or the other
-}
-
-// buildPushbench builds the pushbench command into a temporary directory
-// removed when b ends, so every server runs as a separate process of the
-// code under test, as `pushbench run` starts it.
-func buildPushbench(b *testing.B) string {
-	b.Helper()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		b.Skipf("go is not on PATH, so the server cannot be built as a separate process: %v", err)
-	}
-	bin := filepath.Join(b.TempDir(), "pushbench")
-	out, err := exec.Command(goTool, "build", "-o", bin, "./cmd/pushbench").CombinedOutput()
-	if err != nil {
-		b.Fatalf("go build ./cmd/pushbench: %v\n%s", err, out)
-	}
-	return bin
 }
 
 // pinLoadgen pins this process, the load generator, to every CPU but 0, where

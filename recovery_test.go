@@ -5,10 +5,10 @@ import (
 	"errors"
 	"net"
 	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/pushbench/pushbench/internal/testbin"
 	"github.com/pushbench/pushbench/loadgen"
 )
 
@@ -27,7 +27,7 @@ func TestNothingLostAcrossACrash(t *testing.T) {
 		after   = 100   // events published live after the restart
 		outage  = 500 * time.Millisecond
 	)
-	bin := pushbenchBinary(t)
+	bin := testbin.Pushbench(t)
 	httpAddr, tcpAddr := freeAddr(t), freeAddr(t)
 	// The restarted server listens where the first one did, so clients
 	// reconnect to it as they would to a restarted production server.
@@ -166,21 +166,4 @@ func freeAddr(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return addr
-}
-
-// pushbenchBinary builds the pushbench command into a temporary directory
-// removed when t ends, so the server can be killed and restarted as a
-// process of its own.
-func pushbenchBinary(t testing.TB) string {
-	t.Helper()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skipf("go is not on PATH, so the server cannot be built as a separate process: %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "pushbench")
-	out, err := exec.Command(goTool, "build", "-o", bin, "./cmd/pushbench").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build ./cmd/pushbench: %v\n%s", err, out)
-	}
-	return bin
 }

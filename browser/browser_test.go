@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,6 +17,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/pushbench/pushbench/internal/testbin"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -214,7 +215,7 @@ func TestRealBrowser(t *testing.T) {
 	if err != nil {
 		t.Skipf("%v; `make test` installs it", err)
 	}
-	serve := []string{buildPushbench(t), "serve"}
+	serve := []string{testbin.Pushbench(t), "serve"}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	o, err := Run(ctx, &Options{
@@ -274,22 +275,6 @@ func TestRealBrowser(t *testing.T) {
 			t.Errorf("%+v", r)
 		}
 	})
-}
-
-// buildPushbench builds the pushbench command into a temporary directory,
-// so the restart check runs the code under test as a separate process.
-func buildPushbench(t *testing.T) string {
-	t.Helper()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skipf("go is not on PATH, so pushbench cannot be built for the restart check: %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "pushbench")
-	cmd := exec.Command(goTool, "build", "-o", bin, "github.com/pushbench/pushbench/cmd/pushbench")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/pushbench: %v\n%s", err, out)
-	}
-	return bin
 }
 
 func TestDataFlagIsFoundInServeUsage(t *testing.T) {
