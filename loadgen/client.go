@@ -55,8 +55,25 @@ const (
 	DefaultReadBuffer   = 4096
 )
 
-// ErrUnknownTransport is returned by New for a transport it does not speak.
-var ErrUnknownTransport = errors.New("loadgen: unknown transport")
+// Errors New returns for options it cannot honour.
+var (
+	ErrUnknownTransport = errors.New("loadgen: unknown transport")
+	ErrUnknownJitter    = errors.New("loadgen: unknown jitter policy")
+)
+
+// Jitter is how the WebSocket and TCP clients spread their reconnects.
+type Jitter string
+
+// Jitter policies. The zero value is FullJitter.
+const (
+	// FullJitter draws each pause uniformly from [0, ceiling]: what a
+	// careful page does, and what spreads a reconnect storm.
+	FullJitter Jitter = "full"
+	// NoJitter pauses exactly the ceiling, so clients that lost their
+	// connections together come back together: the naive page, kept to
+	// show what jitter buys.
+	NoJitter Jitter = "none"
+)
 
 // Client is one simulated user of a transport.
 type Client interface {
@@ -76,9 +93,13 @@ type Options struct {
 	// retry:. Defaults to DefaultSSERetry.
 	SSERetry time.Duration
 	// BackoffMin and BackoffMax bound the WebSocket and TCP clients'
-	// exponential backoff, with full jitter. Default to DefaultBackoffMin and
+	// exponential backoff. Default to DefaultBackoffMin and
 	// DefaultBackoffMax.
 	BackoffMin, BackoffMax time.Duration
+	// Jitter is how those clients spread their pauses. Defaults to
+	// FullJitter. SSE clients follow the server's retry: and polling
+	// clients their tick, so it does not apply to them.
+	Jitter Jitter
 	// ReadTimeout is how long a connection may be silent (no event, heartbeat
 	// or ping) before the client calls it dead and reconnects; also the
 	// polling client's request timeout. Defaults to DefaultReadTimeout.
@@ -121,6 +142,9 @@ func (o *Options) withDefaults() Options {
 	if v.BackoffMax <= 0 {
 		v.BackoffMax = DefaultBackoffMax
 	}
+	if v.Jitter == "" {
+		v.Jitter = FullJitter
+	}
 	if v.ReadTimeout <= 0 {
 		v.ReadTimeout = DefaultReadTimeout
 	}
@@ -139,6 +163,9 @@ func (o *Options) withDefaults() Options {
 // ones an http base.
 func New(transport, base string, t *Tracker, o *Options) (Client, error) {
 	opts := o.withDefaults()
+	if opts.Jitter != FullJitter && opts.Jitter != NoJitter {
+		return nil, fmt.Errorf("%w %q (want %s or %s)", ErrUnknownJitter, opts.Jitter, FullJitter, NoJitter)
+	}
 	switch transport {
 	case Poll:
 		return newPollClient(base, t, opts)

@@ -73,11 +73,13 @@ var wsWritePool = &sync.Pool{}
 // Reset starts over at Min; the client calls it after a connection that
 // delivered at least one message, so a healthy connection that drops is
 // retried quickly while a server that keeps refusing is asked less and less
-// often.
+// often. With Jitter set to NoJitter every pause is exactly its ceiling,
+// so a storm's clients return in the waves full jitter avoids.
 //
 // The zero value is not useful; set Min and Max (0 < Min ≤ Max).
 type Backoff struct {
 	Min, Max time.Duration
+	Jitter   Jitter        // "" means FullJitter
 	ceiling  time.Duration // bound of the next pause; 0 means Min
 }
 
@@ -101,6 +103,9 @@ func (b *Backoff) Next(int64n func(n int64) int64) time.Duration {
 	}
 	if c <= 0 {
 		return 0
+	}
+	if b.Jitter == NoJitter {
+		return c
 	}
 	return time.Duration(int64n(int64(min(c, math.MaxInt64-1)) + 1))
 }
@@ -176,11 +181,11 @@ func (c *wsClient) Run(ctx context.Context) error {
 }
 
 // reconnect runs session until ctx ends or it fails permanently, pausing
-// between sessions with exponential backoff and full jitter. The backoff
+// between sessions with exponential backoff and o.Jitter. The backoff
 // resets after a session that delivered something, so a client that was
 // streaming reconnects quickly while one facing a dead server backs off.
 func reconnect(ctx context.Context, o Options, session func(context.Context) (bool, error), permanent func(error) bool) error {
-	b := Backoff{Min: o.BackoffMin, Max: o.BackoffMax}
+	b := Backoff{Min: o.BackoffMin, Max: o.BackoffMax, Jitter: o.Jitter}
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {

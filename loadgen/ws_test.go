@@ -631,6 +631,14 @@ func TestBackoff(t *testing.T) {
 		t.Fatalf("full jitter reaches 0: got %v", got)
 	}
 
+	// Without jitter the source is never asked: every pause is the ceiling.
+	nj := Backoff{Min: 100 * ms, Max: time.Second, Jitter: NoJitter}
+	for i, want := range []time.Duration{100 * ms, 200 * ms, 400 * ms, 800 * ms, time.Second} {
+		if got := nj.Next(func(int64) int64 { t.Fatal("no-jitter backoff drew a random number"); return 0 }); got != want {
+			t.Fatalf("no jitter: pause %d = %v, want %v", i, got, want)
+		}
+	}
+
 	// With a seeded source: reproducible, within [0, ceiling], and spread
 	// over the whole window (mean near half the ceiling, many distinct
 	// values), not clustered at the top as "equal jitter" would be.
@@ -664,6 +672,18 @@ func TestBackoff(t *testing.T) {
 	}
 	if len(distinct) < len(a)/2 {
 		t.Fatalf("only %d distinct pauses in %d", len(distinct), len(a)-4)
+	}
+}
+
+func TestNewRejectsUnknownJitter(t *testing.T) {
+	_, err := New(WS, "http://127.0.0.1:1", NewTracker(0, nil, 0), &Options{Jitter: "equal"})
+	if !errors.Is(err, ErrUnknownJitter) {
+		t.Fatalf("New with Jitter \"equal\" = %v, want ErrUnknownJitter", err)
+	}
+	for _, j := range []Jitter{"", FullJitter, NoJitter} {
+		if _, err := New(WS, "http://127.0.0.1:1", NewTracker(0, nil, 0), &Options{Jitter: j}); err != nil {
+			t.Errorf("New with Jitter %q = %v", j, err)
+		}
 	}
 }
 
