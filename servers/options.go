@@ -23,6 +23,13 @@ type Options struct {
 	// Retry is the reconnection delay an SSE stream asks its client for in
 	// its first line. Defaults to DefaultRetry.
 	Retry time.Duration
+	// RetryJitter makes each SSE stream ask for its own delay, drawn
+	// uniformly from [0, 2·Retry] (mean Retry), instead of Retry itself.
+	// An EventSource waits exactly what retry: says, so without this every
+	// browser dropped by one restart comes back in the same instant; the
+	// server is the only place a storm of them can be spread. Defaults to
+	// false: every stream is sent Retry.
+	RetryJitter bool
 	// PollBatch is the most events one poll answer carries; a client that is
 	// further behind sees "more":true and asks again at once. Defaults to
 	// DefaultPollBatch.

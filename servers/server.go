@@ -48,10 +48,11 @@ type Server struct {
 	sse, ws streamCounters
 	streams streamGroup
 
-	mu     sync.Mutex // guards gen, closed and log; never held while waiting for a generator
+	mu     sync.Mutex // guards gen, closed, log and tcp; never held while waiting for a generator
 	gen    *generatorRun
 	closed bool
-	log    *Log // nil: the history lives in memory only
+	log    *Log       // nil: the history lives in memory only
+	tcp    *TCPServer // nil: no TCP floor is counted in /stats
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -115,6 +116,15 @@ func (s *Server) SetLog(l *Log) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.log = l
+}
+
+// SetTCP counts t, a TCP floor serving the server's hub on a listener of its
+// own, in Stats, so that /stats reports the floor's connections as it does
+// the HTTP transports'. The Server does not serve or close t.
+func (s *Server) SetTCP(t *TCPServer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tcp = t
 }
 
 // Start publishes events on schedule sch, from now, in a goroutine the Server
@@ -260,6 +270,8 @@ type TransportStats struct {
 	SSE  StreamStats `json:"sse"`
 	WS   StreamStats `json:"ws"`
 	Poll PollStats   `json:"poll"`
+	// TCP is the floor's, when SetTCP attached one.
+	TCP StreamStats `json:"tcp"`
 }
 
 // StreamStats counts a streaming transport's connections.
@@ -293,8 +305,11 @@ func (s *Server) Stats() Stats {
 		Process: processStats(),
 	}
 	s.mu.Lock()
-	l := s.log
+	l, tcp := s.log, s.tcp
 	s.mu.Unlock()
+	if tcp != nil {
+		st.Transports.TCP = tcp.Stats()
+	}
 	if l != nil {
 		ls := l.Stats()
 		st.Log = &ls

@@ -3,6 +3,7 @@ package servers
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"sync"
@@ -27,13 +28,30 @@ type sseHandler struct {
 	o     Options
 	stats *streamCounters
 	group *streamGroup
-	retry []byte // the stream's first bytes: "retry: MS\n\n"
+	retry []byte // the stream's first bytes: "retry: MS\n\n"; nil with RetryJitter
 }
 
 func newSSE(hub *Hub, o Options, stats *streamCounters, group *streamGroup) *sseHandler {
-	retry := strconv.AppendInt([]byte("retry: "), o.Retry.Milliseconds(), 10)
-	retry = append(retry, "\n\n"...)
-	return &sseHandler{hub: hub, o: o, stats: stats, group: group, retry: retry}
+	h := &sseHandler{hub: hub, o: o, stats: stats, group: group}
+	if !o.RetryJitter {
+		h.retry = appendRetry(nil, o.Retry)
+	}
+	return h
+}
+
+// appendRetry appends the retry: frame asking for delay d.
+func appendRetry(b []byte, d time.Duration) []byte {
+	b = strconv.AppendInt(append(b, "retry: "...), d.Milliseconds(), 10)
+	return append(b, "\n\n"...)
+}
+
+// retryFrame is the first frame of a new stream: the fixed one, or with
+// RetryJitter a delay of the stream's own in [0, 2·Retry].
+func (h *sseHandler) retryFrame() []byte {
+	if h.retry != nil {
+		return h.retry
+	}
+	return appendRetry(make([]byte, 0, 24), time.Duration(rand.Int64N(int64(2*h.o.Retry)+1)))
 }
 
 // sseHeartbeat is a comment line: clients ignore it, but it keeps proxies
@@ -116,11 +134,11 @@ func (h *sseHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // stream writes the stream until the subscription ends, the client leaves or
 // a write fails, and returns why it stopped.
 func (h *sseHandler) stream(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, sub *Subscription, gap *event.Gap) error {
-	first := h.retry
+	first := h.retryFrame()
 	if gap != nil {
 		// The gap goes first, so the client knows what it missed before it
 		// sees an event; its id lets a reconnect skip the missing events.
-		first = appendGapFrame(append([]byte(nil), h.retry...), *gap)
+		first = appendGapFrame(append([]byte(nil), first...), *gap)
 	}
 	if err := h.send(w, rc, first); err != nil {
 		return err

@@ -3,6 +3,7 @@ package servers
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -34,6 +35,44 @@ func TestSSEWire(t *testing.T) {
 	st.expect(t, "id: 4\nevent: tick\ndata: "+wantJSON[4]+"\n\n")
 	if got := s.srv.Stats().Transports.SSE; got != (StreamStats{Active: 1, Total: 1}) {
 		t.Fatalf("stats %+v", got)
+	}
+}
+
+// TestSSERetryJitter checks that with RetryJitter each stream is asked for a
+// delay of its own within [0, 2·Retry], and that the delays are spread, not
+// one value: that spread is what breaks up a reconnect storm of browsers.
+func TestSSERetryJitter(t *testing.T) {
+	s := newTestServer(t, testConfig{opts: &Options{Retry: time.Second, RetryJitter: true}})
+	const streams = 40
+	seen := map[int64]bool{}
+	var sum int64
+	for range streams {
+		st := s.openSSE(t, "/sse", nil)
+		line, err := st.r.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimPrefix(line, "retry: "), "\n"), 10, 64)
+		if err != nil || !strings.HasPrefix(line, "retry: ") {
+			t.Fatalf("first line %q, want retry: MS", line)
+		}
+		if ms < 0 || ms > 2000 {
+			t.Fatalf("retry: %d outside [0, 2000]", ms)
+		}
+		if blank, err := st.r.ReadString('\n'); err != nil || blank != "\n" {
+			t.Fatalf("after retry: %q, %v; want a blank line", blank, err)
+		}
+		seen[ms] = true
+		sum += ms
+		st.close()
+	}
+	// 40 uniform draws from 2001 values: fewer than 20 distinct ones, or a
+	// mean outside 500…1500 ms, is far beyond chance.
+	if len(seen) < streams/2 {
+		t.Fatalf("only %d distinct retry values in %d streams", len(seen), streams)
+	}
+	if mean := sum / streams; mean < 500 || mean > 1500 {
+		t.Fatalf("mean retry %d ms, want about 1000", mean)
 	}
 }
 

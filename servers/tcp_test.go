@@ -3,9 +3,12 @@ package servers
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"syscall"
 	"testing"
@@ -183,6 +186,31 @@ func TestTCPStreamsExactFrames(t *testing.T) {
 	}
 	if st := f.srv.Stats(); st != (StreamStats{Active: 4, Total: 4}) {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestTCPCountedInServerStats checks that a floor attached with SetTCP shows
+// in /stats next to the HTTP transports, so a fault run can count the
+// floor's accepts as it does theirs.
+func TestTCPCountedInServerStats(t *testing.T) {
+	f := startTCP(t, tcpConfig{})
+	srv := New(f.hub, nil)
+	defer srv.Close()
+	if st := srv.Stats().Transports.TCP; st != (StreamStats{}) {
+		t.Fatalf("before SetTCP: %+v, want zeros", st)
+	}
+	srv.SetTCP(f.srv)
+	f.dial(t, "after=0\n", 0)
+	f.dial(t, "after=0\n", 0)
+	waitFor(t, "two streams", func() bool { return srv.Stats().Transports.TCP.Active == 2 })
+	rec := httptest.NewRecorder()
+	srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/stats", nil))
+	var st Stats
+	if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil {
+		t.Fatalf("/stats: %v: %s", err, rec.Body)
+	}
+	if st.Transports.TCP != (StreamStats{Active: 2, Total: 2}) {
+		t.Fatalf("/stats transports.tcp = %+v, want 2 active of 2", st.Transports.TCP)
 	}
 }
 

@@ -40,6 +40,8 @@ func serveCmd(ctx context.Context, args []string) error {
 	fs.IntVar(&hubOpts.MaxLag, "max-lag", servers.DefaultMaxLag, "events a subscriber may lag before it is cut off")
 	fs.DurationVar(&opts.Heartbeat, "heartbeat", servers.DefaultHeartbeat, "SSE heartbeat interval")
 	fs.DurationVar(&opts.Retry, "retry", servers.DefaultRetry, "SSE reconnection delay sent as retry:")
+	fs.BoolVar(&opts.RetryJitter, "retry-jitter", false, "send each SSE stream its own retry: drawn from [0, 2*retry], spreading a reconnect storm")
+	fs.DurationVar(&opts.PingInterval, "ping-interval", servers.DefaultPingInterval, "WebSocket ping interval")
 	fs.IntVar(&opts.PollBatch, "poll-batch", servers.DefaultPollBatch, "most events in one poll answer")
 	accel := fs.Bool("x-accel-buffering", true, "send 'X-Accel-Buffering: no' on SSE responses, so nginx does not buffer them (false: show that pitfall)")
 	fs.Float64Var(&sch.Rate, "rate", servers.DefaultRate, "events published per second")
@@ -157,6 +159,7 @@ func serveCmd(ctx context.Context, args []string) error {
 	if tcpLn != nil {
 		tcpDone = make(chan error, 1)
 		floor := servers.NewTCP(hub, &opts)
+		srv.SetTCP(floor)
 		go func() { tcpDone <- floor.Serve(tcpCtx, tcpLn) }()
 	}
 	// stop ends everything started above and waits for it. The streams go
