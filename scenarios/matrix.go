@@ -58,6 +58,13 @@ var Default = Matrix{
 		Duration:    4 * time.Second,
 	},
 	{
+		Name: "recovery", Kind: Fault,
+		Description: "50 clients at 100 events/s through a fault proxy: the server killed (kill -9) and restarted, and the network silently partitioned; the rest of the faults are in the faults matrix",
+		Clients:     []int{50},
+		Rates:       []float64{100},
+		Fault:       &FaultSpec{Faults: []string{Crash, Partition}},
+	},
+	{
 		Name: "poll-capacity", Kind: PollCapacity,
 		Description: "raw /poll request capacity with vegeta, constant open-loop rates (requests/s)",
 		Transports:  []string{Poll},
@@ -65,6 +72,34 @@ var Default = Matrix{
 		Rates:       []float64{2000, 5000, 10000},
 		Payloads:    []int{1024},
 		Duration:    3 * time.Second,
+	},
+}
+
+// FaultsMatrix is every fault against every transport, `pushbench bench
+// --matrix faults` (or `pushbench faults`): about seven minutes on a 2-core
+// machine. Each run has a fresh server process keeping its history in a
+// write-ahead log, and clients behind an in-process Toxiproxy.
+var FaultsMatrix = Matrix{
+	{
+		Name: "faults", Kind: Fault,
+		Description: "50 clients at 100 events/s through a fault proxy, one fault each run: kill -9, graceful restart, a graceful restart behind a slow-closing network, every connection reset, a silent partition",
+		Clients:     []int{50},
+		Rates:       []float64{100},
+		Fault:       &FaultSpec{Faults: []string{Crash, Graceful, SlowClose, Reset, Partition}},
+	},
+	{
+		Name: "degraded-fanout", Kind: Fault,
+		Description: "the fan-out load, 1,000 clients at 10 events/s, while the network adds 200 ms ± 100 ms and limits each connection to 64 KB/s for 8 s",
+		Clients:     []int{1000},
+		Rates:       []float64{10},
+		Fault:       &FaultSpec{Faults: []string{Degrade}},
+	},
+	{
+		Name: "storm", Kind: Fault,
+		Description: "5,000 clients at 2 events/s dropped at the same instant and let back at once, reconnecting with jitter and without",
+		Clients:     []int{5000},
+		Rates:       []float64{2},
+		Fault:       &FaultSpec{Faults: []string{Storm}, Jitters: []string{FullJitter, NoJitter}},
 	},
 }
 

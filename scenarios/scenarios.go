@@ -63,7 +63,98 @@ const (
 	// their interval plus P99Bound) and nothing lost, and what each
 	// connection cost.
 	Scale = "scale"
+	// Fault: clients stream through a fault proxy to a server that keeps
+	// its history in a write-ahead log; one fault strikes mid-stream, and
+	// the report states how each transport detected it, reconnected and
+	// caught up, and what it lost (its "Recovery" section).
+	Fault = "fault"
 )
+
+// Faults a Fault scenario injects, each against every transport.
+const (
+	// Crash: the server SIGKILLed mid-stream and restarted after Downtime.
+	Crash = "crash"
+	// Graceful: SIGTERM (the server drains), restarted after Downtime.
+	Graceful = "graceful"
+	// SlowClose: a graceful restart while the network takes SlowClose to
+	// pass on the server's close (Toxiproxy slow_close).
+	SlowClose = "slowclose"
+	// Reset: every connection reset (RST) by the network and new ones
+	// refused for Downtime, the server staying up.
+	Reset = "reset"
+	// Partition: no byte passes either way for Length and nothing closes:
+	// half-open connections only a heartbeat and a read timeout reveal.
+	Partition = "partition"
+	// Degrade: Latency ± LatencyJitter and a BandwidthKBs limit on data
+	// from the server for Length; nothing breaks, latency pays.
+	Degrade = "degrade"
+	// Storm: every connection reset at once and let back at once.
+	Storm = "storm"
+)
+
+// AllFaults is every fault, in run order.
+var AllFaults = []string{Crash, Graceful, SlowClose, Reset, Partition, Degrade, Storm}
+
+// Reconnect jitter policies a Fault scenario crosses: with FullJitter the
+// WebSocket and TCP clients back off with full jitter and the server gives
+// each SSE stream its own retry:; with NoJitter every client waits exactly
+// as long, as clients written without care do.
+const (
+	FullJitter = "full"
+	NoJitter   = "none"
+)
+
+// FaultSpec is what a Fault scenario breaks, for how long, and how its
+// clients reconnect. A zero field takes the default shown.
+type FaultSpec struct {
+	// Faults default to AllFaults.
+	Faults []string
+	// Jitters are the reconnect policies to cross; default [FullJitter].
+	Jitters []string
+	// Before is steady streaming before the fault and After streaming once
+	// every client recovered; both default to 2s.
+	Before, After time.Duration
+	// Downtime is how long the server (crash, graceful, slowclose) or the
+	// network (reset) stays down; default 1s.
+	Downtime time.Duration
+	// Length is how long a partition or a degradation lasts; default 8s.
+	Length time.Duration
+	// Latency ± LatencyJitter and BandwidthKBs (KB/s per connection) are
+	// what Degrade adds; defaults 200ms ± 100ms and 64 KB/s.
+	Latency, LatencyJitter time.Duration
+	BandwidthKBs           int64
+	// SlowClose is SlowClose's delay; default 2s.
+	SlowClose time.Duration
+	// ReadTimeout is how long every client lets a connection stay silent
+	// before calling it dead (polling: its request timeout); default 5s.
+	ReadTimeout time.Duration
+	// Retry is the retry: the server sends SSE clients; default 1s.
+	Retry time.Duration
+}
+
+// withDefaults returns f with every default filled in.
+func (f FaultSpec) withDefaults() FaultSpec {
+	f.Faults = orDefault(f.Faults, AllFaults...)
+	f.Jitters = orDefault(f.Jitters, FullJitter)
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&f.Before, 2*time.Second)
+	def(&f.After, 2*time.Second)
+	def(&f.Downtime, time.Second)
+	def(&f.Length, 8*time.Second)
+	def(&f.Latency, 200*time.Millisecond)
+	def(&f.LatencyJitter, 100*time.Millisecond)
+	def(&f.SlowClose, 2*time.Second)
+	def(&f.ReadTimeout, 5*time.Second)
+	def(&f.Retry, time.Second)
+	if f.BandwidthKBs <= 0 {
+		f.BandwidthKBs = 64
+	}
+	return f
+}
 
 // Scenario is one named experiment. Every list field is crossed with the
 // others; an empty list means the single default shown on the field.
@@ -101,6 +192,11 @@ type Scenario struct {
 	// and messages still arrive whole: it only sizes what each connection
 	// holds while idle.
 	ReadBuffer int
+	// Fault is what a Fault scenario injects; nil means FaultSpec's
+	// defaults. Its faults and jitter policies are crossed with the
+	// transports, clients, rates and payloads; Warmup and Duration do not
+	// apply (Before and After do).
+	Fault *FaultSpec
 }
 
 // Case is one run of one transport in one configuration.
@@ -112,6 +208,8 @@ type Case struct {
 	Payload      int
 	PollInterval time.Duration
 	Repetition   int // 1-based
+	// Fault and Jitter are set on a Fault scenario's cases.
+	Fault, Jitter string
 }
 
 // String names the case in progress bars and logs.
@@ -119,6 +217,12 @@ func (c Case) String() string {
 	s := fmt.Sprintf("%s %s c=%d r=%g p=%d", c.Scenario.Name, c.Transport, c.Clients, c.Rate, c.Payload)
 	if Polls(c.Transport) {
 		s += " i=" + c.PollInterval.String()
+	}
+	if c.Fault != "" {
+		s += " " + c.Fault
+		if c.Jitter != FullJitter {
+			s += " jitter=" + c.Jitter
+		}
 	}
 	if c.Scenario.Repetitions > 1 {
 		s += fmt.Sprintf(" #%d", c.Repetition)
@@ -158,6 +262,19 @@ func (s Scenario) WithDefaults() Scenario {
 	if s.Repetitions <= 0 {
 		s.Repetitions = 1
 	}
+	if s.Kind == Fault {
+		if s.Heartbeat <= 0 {
+			// A fault's detection is the point: heartbeats well inside
+			// the clients' read timeout.
+			s.Heartbeat = time.Second
+		}
+		var f FaultSpec
+		if s.Fault != nil {
+			f = *s.Fault
+		}
+		f = f.withDefaults()
+		s.Fault = &f
+	}
 	return s
 }
 
@@ -177,12 +294,39 @@ func (s *Scenario) Cases() []Case {
 							intervals = s.PollIntervals
 						}
 						for _, iv := range intervals {
-							out = append(out, Case{Scenario: s, Transport: tr, Clients: clients, Rate: rate,
-								Payload: payload, PollInterval: iv, Repetition: rep})
+							c := Case{Scenario: s, Transport: tr, Clients: clients, Rate: rate,
+								Payload: payload, PollInterval: iv, Repetition: rep}
+							if s.Kind != Fault || s.Fault == nil {
+								out = append(out, c)
+								continue
+							}
+							out = append(out, c.faults()...)
 						}
 					}
 				}
 			}
+		}
+	}
+	if s.Kind == Fault && s.Fault != nil {
+		// One fault against every transport in turn, then the next: the
+		// transports a fault compares run minutes, not the whole matrix,
+		// apart.
+		slices.SortStableFunc(out, func(a, b Case) int {
+			return slices.Index(s.Fault.Faults, a.Fault) - slices.Index(s.Fault.Faults, b.Fault)
+		})
+	}
+	return out
+}
+
+// faults crosses a Fault scenario's case with its faults and jitter
+// policies.
+func (c Case) faults() []Case {
+	var out []Case
+	for _, f := range c.Scenario.Fault.Faults {
+		for _, j := range c.Scenario.Fault.Jitters {
+			fc := c
+			fc.Fault, fc.Jitter = f, j
+			out = append(out, fc)
 		}
 	}
 	return out
@@ -196,6 +340,7 @@ var Matrices = map[string]Matrix{
 	"default": Default,
 	"quick":   Quick,
 	"scale":   ScaleMatrix,
+	"faults":  FaultsMatrix,
 }
 
 // Lookup returns the named matrix with defaults filled in.

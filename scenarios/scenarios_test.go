@@ -47,6 +47,21 @@ func TestMatricesAreWellFormed(t *testing.T) {
 					t.Errorf("%s/%s: unknown transport %q", name, s.Name, tr)
 				}
 			}
+			if (s.Kind == Fault) != (s.Fault != nil) {
+				t.Errorf("%s/%s: a fault spec belongs to Fault scenarios only", name, s.Name)
+			}
+			if s.Fault != nil {
+				for _, f := range s.Fault.Faults {
+					if !slices.Contains(AllFaults, f) {
+						t.Errorf("%s/%s: unknown fault %q", name, s.Name, f)
+					}
+				}
+				for _, j := range s.Fault.Jitters {
+					if j != FullJitter && j != NoJitter {
+						t.Errorf("%s/%s: unknown jitter policy %q", name, s.Name, j)
+					}
+				}
+			}
 		}
 	}
 	if _, err := Lookup("nope"); err == nil {
@@ -55,5 +70,31 @@ func TestMatricesAreWellFormed(t *testing.T) {
 	m, _ := Lookup("default")
 	if _, err := m.Select([]string{"fanout", "nope"}); err == nil {
 		t.Fatal("unknown scenario accepted")
+	}
+}
+
+func TestFaultCasesCrossFaultsAndJitters(t *testing.T) {
+	s := Scenario{
+		Name: "f", Kind: Fault, Transports: []string{SSE, WS},
+		Fault: &FaultSpec{Faults: []string{Crash, Storm}, Jitters: []string{FullJitter, NoJitter}},
+	}.WithDefaults()
+	cs := s.Cases()
+	// 2 faults × 2 jitters × 2 transports, one fault after the other.
+	if len(cs) != 8 {
+		t.Fatalf("%d cases, want 8: %v", len(cs), cs)
+	}
+	for i, c := range cs {
+		if want := []string{Crash, Storm}[i/4]; c.Fault != want {
+			t.Errorf("case %d is %s, want %s: every transport meets one fault before the next", i, c, want)
+		}
+	}
+	if f := s.Fault; f.Before != 2*time.Second || f.ReadTimeout != 5*time.Second || f.Length != 8*time.Second || s.Heartbeat != time.Second {
+		t.Errorf("defaults not filled: %+v, heartbeat %v", *f, s.Heartbeat)
+	}
+	if got := (Scenario{Name: "g", Kind: Fault}).WithDefaults(); !slices.Equal(got.Fault.Faults, AllFaults) || !slices.Equal(got.Fault.Jitters, []string{FullJitter}) {
+		t.Errorf("a Fault scenario without a spec gets %+v, want every fault with full jitter", *got.Fault)
+	}
+	if c := cs[5]; c.String() != "f ws c=100 r=10 p=64 storm jitter=none" && c.String() != "f sse c=100 r=10 p=64 storm jitter=none" {
+		t.Errorf("case name %q does not say its fault and jitter", c)
 	}
 }
