@@ -11,6 +11,7 @@ import (
 	"github.com/pushbench/pushbench/event"
 	"github.com/pushbench/pushbench/faults"
 	"github.com/pushbench/pushbench/loadgen"
+	"github.com/pushbench/pushbench/results"
 	"github.com/pushbench/pushbench/servers"
 )
 
@@ -200,7 +201,7 @@ func (s *faultStack) settle(t *testing.T) []loadgen.Counts {
 
 // checkRecovery asserts that every client noticed the fault at fault within
 // detectBy, reconnected and caught up, and logs the figures.
-func (s *faultStack) checkRecovery(t *testing.T, fault, end time.Time, detectBy time.Duration) loadgen.Recovery {
+func (s *faultStack) checkRecovery(t *testing.T, fault, end time.Time, detectBy time.Duration) results.Recovery {
 	t.Helper()
 	r := loadgen.Recover(s.trackers, fault, fault, end)
 	t.Logf("detect p50 %.0f max %.0f ms, reconnect p50 %.0f max %.0f ms, catch-up p50 %.0f max %.0f ms, replayed %d, attempts %d (failed %d)",

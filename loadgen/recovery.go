@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/pushbench/pushbench/event"
+	"github.com/pushbench/pushbench/results"
 )
 
 // Break is one connection a client lost while it meant to run, from the
@@ -61,50 +62,11 @@ func (t *Tracker) Breaks() []Break {
 	return out
 }
 
-// Quantiles summarises durations over clients, in milliseconds.
-type Quantiles struct {
-	N   int64   `json:"n"`
-	P50 float64 `json:"p50_ms"`
-	P99 float64 `json:"p99_ms"`
-	Max float64 `json:"max_ms"`
-}
-
-// Recovery is how a group of clients weathered one fault.
-//
-// A client's recovery starts with the first break it detected in the fault's
-// window and ends with the first connection after it that caught up. Between
-// the two there may be several connections that opened but died before
-// delivering (a polling or TCP connection accepted during a partition): they
-// count as attempts, not as recoveries.
-type Recovery struct {
-	// Clients is the number of clients looked at; Broken those that noticed
-	// a break in the window, Reconnected those that got a connection that
-	// delivered an event, and CaughtUp those that caught up on it.
-	Clients     int `json:"clients"`
-	Broken      int `json:"broken"`
-	Reconnected int `json:"reconnected"`
-	CaughtUp    int `json:"caught_up"`
-	// Detect is from the fault (or, without a fault time, from the last
-	// event before the break) to the client noticing; Reconnect from
-	// noticing to the connection that delivered; CatchUp from that
-	// connection to having every event published before it.
-	Detect    Quantiles `json:"detect"`
-	Reconnect Quantiles `json:"reconnect"`
-	CatchUp   Quantiles `json:"catch_up"`
-	// Replayed is events resent after reconnecting. Attempts is connection
-	// attempts (polling: requests) from noticing to reconnecting;
-	// FailedAttempts those that did not become the delivering connection
-	// (refused dials, failed handshakes, connections that died silent).
-	Replayed       uint64 `json:"replayed"`
-	Attempts       uint64 `json:"attempts"`
-	FailedAttempts uint64 `json:"failed_attempts"`
-}
-
 // Recover summarises each client's recovery from the first break it detected
 // in [from, to), with detection measured from fault (zero: from the client's
 // last event before the break). Clients must have stopped.
-func Recover(trackers []*Tracker, fault, from, to time.Time) Recovery {
-	r := Recovery{Clients: len(trackers)}
+func Recover(trackers []*Tracker, fault, from, to time.Time) results.Recovery {
+	r := results.Recovery{Clients: len(trackers)}
 	detect, reconn, catch := NewHistogram(), NewHistogram(), NewHistogram()
 	rec := func(h interface{ RecordValue(int64) error }, ns int64) {
 		_ = h.RecordValue(min(max(ns, 1), MaxLatency)) // clamped into range
@@ -157,31 +119,21 @@ func quantiles(h interface {
 	TotalCount() int64
 	ValueAtQuantile(float64) int64
 	Max() int64
-}) Quantiles {
+}) results.Quantiles {
 	ms := func(ns int64) float64 { return float64(ns) / 1e6 }
-	return Quantiles{N: h.TotalCount(), P50: ms(h.ValueAtQuantile(50)), P99: ms(h.ValueAtQuantile(99)), Max: ms(h.Max())}
-}
-
-// Sample is one point of a timeline around a fault.
-type Sample struct {
-	// At is the sample's time since the timeline began, in milliseconds.
-	At int64 `json:"at_ms"`
-	// Connected is the clients with a working connection.
-	Connected int `json:"connected"`
-	// Delivered is the events delivered since the previous sample.
-	Delivered uint64 `json:"delivered"`
+	return results.Quantiles{N: h.TotalCount(), P50: ms(h.ValueAtQuantile(50)), P99: ms(h.ValueAtQuantile(99)), Max: ms(h.Max())}
 }
 
 // Timeline samples trackers every interval until ctx ends and returns the
 // samples. Each sample reads every tracker once (two atomic loads), so a
 // timeline of thousands of clients at 100 ms costs the clients nothing.
-func Timeline(ctx context.Context, trackers []*Tracker, every time.Duration) []Sample {
+func Timeline(ctx context.Context, trackers []*Tracker, every time.Duration) []results.Sample {
 	start := time.Now()
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	var prev uint64
-	sample := func(now time.Time) Sample {
-		s := Sample{At: now.Sub(start).Milliseconds()}
+	sample := func(now time.Time) results.Sample {
+		s := results.Sample{At: now.Sub(start).Milliseconds()}
 		var d uint64
 		for _, t := range trackers {
 			if t.Up() {
@@ -192,7 +144,7 @@ func Timeline(ctx context.Context, trackers []*Tracker, every time.Duration) []S
 		s.Delivered, prev = d-prev, d
 		return s
 	}
-	out := []Sample{sample(start)}
+	out := []results.Sample{sample(start)}
 	out[0].Delivered = 0 // what came before the timeline is not a rate
 	for {
 		select {

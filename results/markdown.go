@@ -96,6 +96,7 @@ func (m *errWriter) report(r *Report, plots []string, sections []Reporter) {
 	m.floor(groups)
 	m.polling(groups, plots, used)
 	m.loadgen(groups)
+	m.recovery(r, plots, used)
 	var rest []string
 	for _, p := range plots {
 		if !used[p] {
@@ -118,6 +119,15 @@ func (m *errWriter) report(r *Report, plots []string, sections []Reporter) {
 	}
 	if len(lines) > 1 {
 		m.printf("\n")
+	}
+	if fl := faultCorrectness(r.Faults); len(fl) > 0 {
+		m.printf("%s\n\n", fl[0])
+		for _, l := range fl[1:] {
+			m.printf("- %s\n", l)
+		}
+		if len(fl) > 1 {
+			m.printf("\n")
+		}
 	}
 
 	m.targets(r)

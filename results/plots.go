@@ -154,7 +154,11 @@ func buildCharts(r *Report) ([]chart, error) {
 		}
 		charts = append(charts, cs...)
 	}
-	return charts, nil
+	cs, err := recoveryCharts(r)
+	if err != nil {
+		return nil, err
+	}
+	return append(charts, cs...), nil
 }
 
 // chart is one image: a title over one or more panels side by side.

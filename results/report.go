@@ -27,12 +27,13 @@ const (
 	KindSaturation   = "saturation"
 	KindIdle         = "idle"
 	KindPollInterval = "poll-interval"
+	KindFault        = "fault"
 )
 
 // Sentinel errors.
 var (
-	// ErrNoRuns is returned by Load for a results.json that holds no run and
-	// no capacity measurement: there is nothing to report.
+	// ErrNoRuns is returned by Load for a results.json that holds no run, no
+	// capacity measurement and no fault run: there is nothing to report.
 	ErrNoRuns = errors.New("no runs in report")
 )
 
@@ -54,6 +55,9 @@ type Report struct {
 	Runs []Run `json:"runs"`
 	// Capacity holds the vegeta attacks on the polling server, if any.
 	Capacity []Capacity `json:"capacity,omitempty"`
+	// Faults holds the fault scenarios' runs, one per fault, transport and
+	// jitter policy, in the order they ran: the report's Recovery section.
+	Faults []FaultRun `json:"faults,omitempty"`
 	// Notes are free-form remarks that belong with the figures, such as a
 	// run that failed and why. They are printed as given.
 	Notes []string `json:"notes,omitempty"`
@@ -227,7 +231,7 @@ func Decode(rd io.Reader) (*Report, error) {
 	if err := json.NewDecoder(rd).Decode(&r); err != nil {
 		return nil, err
 	}
-	if len(r.Runs) == 0 && len(r.Capacity) == 0 {
+	if len(r.Runs) == 0 && len(r.Capacity) == 0 && len(r.Faults) == 0 {
 		return nil, ErrNoRuns
 	}
 	return &r, nil

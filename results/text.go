@@ -11,7 +11,8 @@ import (
 // NewTextReport renders a report for a terminal: the machine, each
 // scenario's table, the floor comparison, the polling trade-off, the load
 // generator beside the server, the correctness statement, the targets and
-// the summary; what report.md says, without the plots.
+// the summary, and each fault's verdict; what report.md says, without the
+// plots and the recovery tables.
 func NewTextReport(r *Report) Reporter {
 	return func(w io.Writer) error {
 		bw := bufio.NewWriter(w)
@@ -62,8 +63,16 @@ func NewTextReport(r *Report) Reporter {
 				m.printf("%s\n", pollingCPUNote)
 			}
 		}
+		if len(r.Faults) > 0 {
+			m.printf("\n%s\n", heading("recovery"))
+			for _, name := range r.faultScenarios() {
+				for _, g := range faultGroups(r.Faults, name) {
+					m.printf("%s / %s: %s\n", name, g.fault, strings.ReplaceAll(g.summary(), "**", ""))
+				}
+			}
+		}
 		m.printf("\n%s\n", heading("correctness"))
-		for _, l := range correctness(r.Runs) {
+		for _, l := range append(correctness(r.Runs), faultCorrectness(r.Faults)...) {
 			m.printf("%s\n", l)
 		}
 		if vs := Evaluate(r, Targets); len(vs) > 0 {

@@ -132,6 +132,21 @@ type FaultSpec struct {
 	Retry time.Duration
 }
 
+// Span is about how long the schedule runs in one run of fault: Before, the
+// fault itself, After. Catching up adds to it.
+func (f FaultSpec) Span(fault string) time.Duration {
+	d := f.Before + f.After
+	switch fault {
+	case Crash, Graceful, Reset:
+		d += f.Downtime
+	case SlowClose:
+		d += f.Downtime + f.SlowClose
+	case Partition, Degrade:
+		d += f.Length
+	}
+	return d
+}
+
 // withDefaults returns f with every default filled in.
 func (f FaultSpec) withDefaults() FaultSpec {
 	f.Faults = orDefault(f.Faults, AllFaults...)

@@ -91,6 +91,11 @@ func TestFaultCasesCrossFaultsAndJitters(t *testing.T) {
 	if f := s.Fault; f.Before != 2*time.Second || f.ReadTimeout != 5*time.Second || f.Length != 8*time.Second || s.Heartbeat != time.Second {
 		t.Errorf("defaults not filled: %+v, heartbeat %v", *f, s.Heartbeat)
 	}
+	for fault, want := range map[string]time.Duration{Crash: 5 * time.Second, SlowClose: 7 * time.Second, Partition: 12 * time.Second, Storm: 4 * time.Second} {
+		if got := s.Fault.Span(fault); got != want {
+			t.Errorf("Span(%s) = %v, want %v", fault, got, want)
+		}
+	}
 	if got := (Scenario{Name: "g", Kind: Fault}).WithDefaults(); !slices.Equal(got.Fault.Faults, AllFaults) || !slices.Equal(got.Fault.Jitters, []string{FullJitter}) {
 		t.Errorf("a Fault scenario without a spec gets %+v, want every fault with full jitter", *got.Fault)
 	}

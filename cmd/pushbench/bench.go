@@ -11,6 +11,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rs/zerolog"
+
+	"github.com/pushbench/pushbench/faults"
+	"github.com/pushbench/pushbench/internal/proc"
 	"github.com/pushbench/pushbench/loadgen"
 	"github.com/pushbench/pushbench/results"
 	"github.com/pushbench/pushbench/scenarios"
@@ -23,7 +27,7 @@ func init() {
 
 func benchCmd(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	matrix := fs.String("matrix", "default", "scenario matrix: default, quick or scale (see scenarios/matrix.go)")
+	matrix := fs.String("matrix", "default", "scenario matrix: default, quick, scale or faults (see scenarios/matrix.go)")
 	only := fs.String("scenarios", "", "comma-separated scenario names to run (default: all in the matrix)")
 	out := fs.String("out", "", "output directory (default: results/<UTC time>)")
 	pin := fs.Bool("pin", runtime.NumCPU() >= 2, "pin the server to CPU 0 and the load generator to the other CPUs")
@@ -60,7 +64,7 @@ func benchCmd(ctx context.Context, args []string) error {
 	prog.close()
 
 	// Whatever ran is saved and rendered, even after an interruption.
-	if len(rep.Runs) == 0 && len(rep.Capacity) == 0 {
+	if len(rep.Runs) == 0 && len(rep.Capacity) == 0 && len(rep.Faults) == 0 {
 		return errors.Join(runErr, errors.New("no run completed"))
 	}
 	if err := rep.Save(dir); err != nil {
@@ -113,7 +117,11 @@ func runCases(ctx context.Context, cases []scenarios.Case, pin bool, rep *result
 			return err
 		}
 		sc := c.Scenario
-		prog.start(i+1, len(cases), c.String(), sc.Warmup+sc.Duration)
+		span := sc.Warmup + sc.Duration
+		if sc.Kind == scenarios.Fault {
+			span = sc.Fault.Span(c.Fault)
+		}
+		prog.start(i+1, len(cases), c.String(), span)
 		if why, ok := broken[c.Step()]; ok {
 			prog.done("skipped: a lower rate already " + why)
 			continue
@@ -127,6 +135,21 @@ func runCases(ctx context.Context, cases []scenarios.Case, pin bool, rep *result
 				continue
 			}
 			prog.done(fmt.Sprintf("%d attacks", len(caps)))
+			continue
+		}
+		if sc.Kind == scenarios.Fault {
+			fr := faultCase(ctx, c, pin)
+			rep.Faults = append(rep.Faults, fr)
+			outcome := fmt.Sprintf("%d of %d recovered, lost %d, duplicated %d",
+				fr.Recovery.CaughtUp, fr.Recovery.Broken, fr.Delivery.Lost, fr.Delivery.Duplicates)
+			if fr.Fault == scenarios.Degrade {
+				outcome = fmt.Sprintf("p99 %s, %d breaks, lost %d", results.FormatNS(fr.Latency.P99*1e6), fr.Recovery.Broken, fr.Delivery.Lost)
+			}
+			if fr.Error != "" {
+				rep.Notes = append(rep.Notes, fmt.Sprintf("%s: %s", c, fr.Error))
+				outcome = "failed: " + fr.Error
+			}
+			prog.done(outcome)
 			continue
 		}
 		f := runFlags{
@@ -170,6 +193,51 @@ func runCases(ctx context.Context, cases []scenarios.Case, pin bool, rep *result
 		prog.done(outcome)
 	}
 	return nil
+}
+
+// faultCase runs one fault of a Fault scenario against one transport, the
+// server a separate process (pinned to CPU 0 when pin is set) and the
+// clients and fault proxy in this one.
+func faultCase(ctx context.Context, c scenarios.Case, pin bool) results.FaultRun {
+	sc, f := c.Scenario, c.Scenario.Fault
+	cfg := faults.Config{
+		Scenario: sc.Name, Transport: c.Transport, Fault: c.Fault, Jitter: loadgen.Jitter(c.Jitter),
+		Clients: c.Clients, Rate: c.Rate, Payload: c.Payload,
+		Settings: results.FaultSettings{
+			Before: f.Before, After: f.After, Downtime: f.Downtime, Length: f.Length,
+			Latency: f.Latency, LatencyJitter: f.LatencyJitter, BandwidthKBs: f.BandwidthKBs, SlowClose: f.SlowClose,
+			Heartbeat: sc.Heartbeat, Retry: f.Retry,
+			PollInterval: c.PollInterval, SSERetry: loadgen.DefaultSSERetry,
+			BackoffMin: loadgen.DefaultBackoffMin, BackoffMax: loadgen.DefaultBackoffMax, ReadTimeout: f.ReadTimeout,
+		},
+	}
+	if cfg.Settings.PollInterval <= 0 {
+		cfg.Settings.PollInterval = loadgen.DefaultPollInterval
+	}
+	fail := func(err error) results.FaultRun {
+		return results.FaultRun{Scenario: sc.Name, Transport: c.Transport, Fault: c.Fault, Jitter: c.Jitter,
+			Clients: c.Clients, Rate: c.Rate, Payload: c.Payload, Settings: cfg.Settings, Error: err.Error()}
+	}
+	// Each client holds three sockets here: its own and the proxy's two.
+	limit, err := proc.RaiseFileLimit()
+	if err != nil {
+		return fail(fmt.Errorf("open-file limit: %w", err))
+	}
+	if need := 3*uint64(c.Clients) + fileReserve; need > limit {
+		return fail(fmt.Errorf("%d clients behind the in-process fault proxy need %d open files (3 sockets each) but this process may hold %d (RLIMIT_NOFILE hard limit)",
+			c.Clients, need, limit))
+	}
+	if cfg.Bin, err = os.Executable(); err != nil {
+		return fail(err)
+	}
+	l := localFlags{pin: pin}
+	if cfg.ServerArgs, err = l.pinArgs(); err != nil {
+		return fail(err)
+	}
+	// Toxiproxy's toxics log through zerolog's global logger, at trace
+	// level: this command's output is its report.
+	zerolog.SetGlobalLevel(zerolog.Disabled)
+	return faults.Run(ctx, cfg)
 }
 
 // capacityEvents is how many events the capacity case publishes before the

@@ -38,6 +38,22 @@ func (l *localFlags) pinning() string {
 	return fmt.Sprintf("server pinned to CPU 0, load generator to CPUs 1-%d", runtime.NumCPU()-1)
 }
 
+// pinArgs pins this process, the load generator, to CPUs 1… and returns
+// the serve flags that pin the server to CPU 0; with pinning off, neither.
+func (l *localFlags) pinArgs() ([]string, error) {
+	if !l.pin {
+		return nil, nil
+	}
+	cpus := make([]int, 0, runtime.NumCPU()-1)
+	for c := 1; c < runtime.NumCPU(); c++ {
+		cpus = append(cpus, c)
+	}
+	if err := proc.Pin(cpus...); err != nil {
+		return nil, err
+	}
+	return []string{"--cpus", "0"}, nil
+}
+
 // localServer is a server process started for a run.
 type localServer struct {
 	p    *loadgen.ServerProcess
@@ -63,17 +79,11 @@ func (l *localFlags) start(ctx context.Context) (*localServer, error) {
 	if l.heartbeat > 0 {
 		argv = append(argv, "--heartbeat", l.heartbeat.String())
 	}
-	if l.pin {
-		argv = append(argv, "--cpus", "0")
-		cpus := make([]int, 0, runtime.NumCPU()-1)
-		for c := 1; c < runtime.NumCPU(); c++ {
-			cpus = append(cpus, c)
-		}
-		if err := proc.Pin(cpus...); err != nil {
-			return nil, err
-		}
+	pin, err := l.pinArgs()
+	if err != nil {
+		return nil, err
 	}
-	p, err := loadgen.StartServer(ctx, argv...)
+	p, err := loadgen.StartServer(ctx, append(argv, pin...)...)
 	if err != nil {
 		return nil, err
 	}

@@ -1,5 +1,5 @@
 // Package jsonfile saves and loads the JSON outcomes a report directory
-// holds beside results.json (browser.json, proxy.json, faults.json), so that
+// holds beside results.json (browser.json, proxy.json), so that
 // every scenario package writes them the same safe way.
 package jsonfile
 

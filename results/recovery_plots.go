@@ -1,10 +1,9 @@
-package faults
+package results
 
 import (
 	"fmt"
 	"image/color"
 	"math"
-	"path"
 	"strconv"
 	"time"
 
@@ -12,77 +11,43 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
-
-	"github.com/pushbench/pushbench/results"
 )
 
 // RateWindow is the trailing window the timelines' deliveries/s are taken
 // over.
 const RateWindow = time.Second
 
-// PlotsDir is where WritePlots draws, relative to the report directory.
-const PlotsDir = results.PlotsDir + "/recovery"
-
-// WritePlots draws, per fault, the timeline around it: connected clients and
-// deliveries/s against seconds from the fault, one line per transport, as
-// dir/plots/recovery/<fault>.png and its SVG twin. It returns the PNG paths
-// relative to dir, slash-separated, in fault order, and WriteMarkdown embeds
-// them. A fault without a timeline is skipped.
-//
-// Call it after results.WritePlots (results.WriteDir), which removes every
-// image under dir/plots it did not draw itself.
-func (o *Outcome) WritePlots(dir string) ([]string, error) {
-	o.plots = map[string]string{}
-	var out []string
-	for _, f := range o.Faults() {
-		fig, ok, err := o.timeline(f)
-		if err != nil {
-			return out, fmt.Errorf("recovery plot %s: %w", f, err)
+// recoveryCharts draws, per fault of every fault scenario, the timeline
+// around it: connected clients and deliveries/s against seconds from the
+// fault, one line per transport (and jitter policy), as
+// plots/<scenario>/recovery-<fault>. A fault without a timeline is skipped.
+func recoveryCharts(r *Report) ([]chart, error) {
+	var out []chart
+	for _, name := range r.faultScenarios() {
+		for _, g := range faultGroups(r.Faults, name) {
+			c, ok, err := g.timeline()
+			if err != nil {
+				return out, fmt.Errorf("recovery plot %s %s: %w", name, g.fault, err)
+			}
+			if ok {
+				out = append(out, c)
+			}
 		}
-		if !ok {
-			continue
-		}
-		name := path.Join(PlotsDir, f)
-		if err := results.WriteFigure(dir, name, fig, o.caption()); err != nil {
-			return out, err
-		}
-		o.plots[f] = name + ".png"
-		out = append(out, name+".png")
 	}
 	return out, nil
 }
 
-// caption says where the timelines come from. faults.json does not record
-// the machine; the settings say what ran.
-func (o *Outcome) caption() string {
-	c := o.Config
-	return fmt.Sprintf("pushbench faults · %s clients, %s, %s · storm %s clients, %s · samples every 100 ms",
-		results.FormatCount(uint64(max(c.Clients, 0))), results.FormatRate(c.Rate), results.FormatBytes(float64(c.Payload)),
-		results.FormatCount(uint64(max(c.StormClients, 0))), results.FormatRate(c.StormRate))
-}
-
-// faultLength is how long the fault itself lasted after it began: the
-// server or network down, the partition or degradation; zero for a fault
-// that is over when it begins.
-func (c Config) faultLength(fault string) time.Duration {
-	switch fault {
-	case "crash", "graceful", "slowclose", "reset":
-		return c.Downtime
-	case "partition", "degrade":
-		return c.Partition
-	}
-	return 0
-}
-
-// timeline builds fault's figure; ok is false when no run has a timeline.
-func (o *Outcome) timeline(fault string) (fig results.Figure, ok bool, err error) {
-	conn := results.NewPanel("Connected clients", "seconds from the fault", "clients with a working connection")
-	rate := results.NewPanel("Delivery rate", "seconds from the fault", "deliveries/s, all clients")
+// timeline builds the group's chart; ok is false when no run has a
+// timeline.
+func (g faultGroup) timeline() (c chart, ok bool, err error) {
+	conn := newPanel("Connected clients", "seconds from the fault", "clients with a working connection")
+	rate := newPanel("Delivery rate", "seconds from the fault", "deliveries/s, all clients")
 	conn.Legend.Left, rate.Legend.Left = true, true
-	from := -o.Config.Before.Seconds()
+	first := g.runs[0]
+	from := -first.Settings.Before.Seconds()
 	to := 0.0
 	peak := 0
-	for _, r := range o.runsOf(fault) {
+	for _, r := range g.runs {
 		if len(r.Timeline) < 2 {
 			continue
 		}
@@ -113,7 +78,11 @@ func (o *Outcome) timeline(fault string) (fig results.Figure, ok bool, err error
 		if len(cs) < 2 {
 			continue
 		}
-		col, dashes := results.TransportStyle(r.Transport)
+		st := styles([]Config{{Transport: r.Transport}})[r.Transport]
+		dashes := st.dashes
+		if g.jitters() && r.Jitter == NoJitter {
+			dashes = []vg.Length{vg.Points(2), vg.Points(2)} // no jitter: dotted, in the transport's colour
+		}
 		for _, l := range []struct {
 			p   *plot.Plot
 			xys plotter.XYs
@@ -123,20 +92,21 @@ func (o *Outcome) timeline(fault string) (fig results.Figure, ok bool, err error
 			}
 			line, err := plotter.NewLine(l.xys)
 			if err != nil {
-				return fig, false, err
+				return c, false, err
 			}
-			line.Color, line.Width, line.Dashes = col, vg.Points(1.4), dashes
+			line.Color, line.Width, line.Dashes = st.color, vg.Points(1.4), dashes
 			l.p.Add(line)
-			l.p.Legend.Add(transportName(r.Transport), line)
+			l.p.Legend.Add(rowName(r, g.jitters()), line)
 		}
 		ok = true
 	}
 	if !ok {
-		return fig, false, nil
+		return c, false, nil
 	}
 	// The fault, and its end where it lasts.
+	length := first.faultLength()
 	marks := []float64{0}
-	if d := o.Config.faultLength(fault).Seconds(); d > 0 && d < to {
+	if d := length.Seconds(); d > 0 && d < to {
 		marks = append(marks, d)
 	}
 	for _, p := range []*plot.Plot{conn, rate} {
@@ -152,14 +122,20 @@ func (o *Outcome) timeline(fault string) (fig results.Figure, ok bool, err error
 		}
 	}
 	conn.Y.Max = float64(peak) * 1.05
+	conn.Y.Tick.Marker, rate.Y.Tick.Marker = siTicks{}, siTicks{}
 	sub := "dashed: the fault begins"
 	if len(marks) > 1 {
-		sub += "; dotted: it ends (" + results.FormatDuration(o.Config.faultLength(fault)) + " later)"
+		sub += "; dotted: it ends (" + FormatDuration(length) + " later)"
 	}
-	return results.Figure{
-		Title:    "Recovery timeline — " + fault,
-		Subtitle: capitalize(o.Config.describe(fault)) + "\n" + sub + "; deliveries/s over the trailing " + results.FormatDuration(RateWindow),
-		Panels:   []*plot.Plot{conn, rate},
+	title := "Recovery timeline — " + g.fault
+	if g.scenario != g.fault {
+		title += " — " + scenarioTitle(g.scenario)
+	}
+	return chart{
+		name:     g.plotStem(),
+		title:    title,
+		subtitle: capitalize(first.describe()) + "\n" + sub + "; deliveries/s over the trailing " + FormatDuration(RateWindow),
+		panels:   []*plot.Plot{conn, rate},
 	}, true, nil
 }
 
@@ -193,4 +169,18 @@ func (secondTicks) Ticks(lo, hi float64) []plot.Tick {
 		out = append(out, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'f', -1, 64)})
 	}
 	return out
+}
+
+// siTicks are gonum's default ticks labelled as the report writes numbers
+// (500k, not 500000.00).
+type siTicks struct{}
+
+func (siTicks) Ticks(lo, hi float64) []plot.Tick {
+	ts := plot.DefaultTicks{}.Ticks(lo, hi)
+	for i := range ts {
+		if ts[i].Label != "" {
+			ts[i].Label = FormatSI(ts[i].Value)
+		}
+	}
+	return ts
 }
