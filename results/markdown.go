@@ -93,7 +93,9 @@ func (m *errWriter) report(r *Report, plots []string, sections []Reporter) {
 	for _, name := range r.ScenarioNames() {
 		m.scenario(r, name, groups, plots, used)
 	}
-	m.floor(groups)
+	if !r.faultsOnly() {
+		m.floor(groups)
+	}
 	m.polling(groups, plots, used)
 	m.loadgen(groups)
 	m.recovery(r, plots, used)
@@ -112,13 +114,15 @@ func (m *errWriter) report(r *Report, plots []string, sections []Reporter) {
 	}
 
 	m.printf("## Correctness\n\n")
-	lines := correctness(r.Runs)
-	m.printf("%s\n\n", lines[0])
-	for _, l := range lines[1:] {
-		m.printf("- %s\n", l)
-	}
-	if len(lines) > 1 {
-		m.printf("\n")
+	if !r.faultsOnly() {
+		lines := correctness(r.Runs)
+		m.printf("%s\n\n", lines[0])
+		for _, l := range lines[1:] {
+			m.printf("- %s\n", l)
+		}
+		if len(lines) > 1 {
+			m.printf("\n")
+		}
 	}
 	if fl := faultCorrectness(r.Faults); len(fl) > 0 {
 		m.printf("%s\n\n", fl[0])
@@ -130,6 +134,9 @@ func (m *errWriter) report(r *Report, plots []string, sections []Reporter) {
 		}
 	}
 
+	if r.faultsOnly() {
+		return // the Recovery section is the summary
+	}
 	m.targets(r)
 
 	m.printf("## Summary\n\n")

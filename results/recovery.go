@@ -184,9 +184,9 @@ type Storm struct {
 // than the machine has. Over a second that error is a few percent.
 const StormWindow = time.Second
 
-// Storm reads the server's samples from the one before the fault on, over every window of
-// at least StormWindow between two samples with the server up throughout
-// and not restarted (its counters never went back).
+// Storm reads the server's samples from the last one before the fault on,
+// over every window of at least StormWindow between two samples with the
+// server up throughout and not restarted (its counters never went back).
 func (r FaultRun) Storm() Storm {
 	var s Storm
 	win := StormWindow.Milliseconds()

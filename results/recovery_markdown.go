@@ -71,7 +71,7 @@ func (g faultGroup) plotStem() string {
 // its jitter policy where the group compares policies.
 func rowName(r FaultRun, jitters bool) string {
 	n := transportName(r.Transport)
-	if !jitters {
+	if !jitters || r.Transport == "poll" { // polling has no reconnect policy to jitter
 		return n
 	}
 	if r.Jitter == NoJitter {
@@ -217,7 +217,7 @@ func (m *errWriter) recoveryTable(g faultGroup) {
 		m.printf("\n")
 	}
 	if storm {
-		m.printf("\nPeaks are over %s windows of the server's samples from the fault on; CPU in shares of one core; – : the server's /stats did not answer over any whole window.\n", FormatDuration(StormWindow))
+		m.printf("\nPeaks are over %s windows of the server's samples from the last one before the fault on; CPU in shares of one core; – : the server's /stats did not answer over any whole window.\n", FormatDuration(StormWindow))
 	}
 }
 

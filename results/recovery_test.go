@@ -406,4 +406,30 @@ func TestReportIncludesRecovery(t *testing.T) {
 	if want := "storm / storm: SSE, jitter detected the break first"; !strings.Contains(txt.String(), want) {
 		t.Errorf("text report lacks %q:\n%s", want, txt.String())
 	}
+	// A faults-only report leaves out what only ordinary runs could fill.
+	for name, out := range map[string]string{"report.md": md, "text report": txt.String()} {
+		for _, absent := range []string{"No delivery was measured", "not measured", "No runs to compare", "Against the tcp floor"} {
+			if strings.Contains(out, absent) {
+				t.Errorf("faults-only %s says %q", name, absent)
+			}
+		}
+	}
+	// With an ordinary run beside the faults, those sections are back.
+	r.Runs = append(r.Runs, Run{Scenario: "fanout", Transport: "sse", Clients: 1, EventsExpected: 1, EventsDelivered: 1})
+	var both bytes.Buffer
+	if err := NewMarkdownReport(r, nil)(&both); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(both.String(), "## Targets") || !strings.Contains(both.String(), "## Summary") {
+		t.Error("a report with runs and faults lacks Targets or Summary")
+	}
+}
+
+func TestPollingRowHasNoJitterLabel(t *testing.T) {
+	if got := rowName(FaultRun{Transport: "poll", Jitter: FullJitter}, true); got != "polling" {
+		t.Errorf("rowName(poll) = %q, want \"polling\": polling has no jitter policy", got)
+	}
+	if got := rowName(FaultRun{Transport: "ws", Jitter: NoJitter}, true); got != "WebSocket, no jitter" {
+		t.Errorf("rowName(ws, none) = %q", got)
+	}
 }

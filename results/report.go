@@ -297,3 +297,11 @@ func slug(s string) string {
 	}
 	return out
 }
+
+// faultsOnly reports whether r holds fault runs and nothing else, as the
+// faults matrix writes: its report then leaves out the sections judged from
+// ordinary runs (the floor, the targets, the summary), which would only say
+// that nothing was measured.
+func (r *Report) faultsOnly() bool {
+	return len(r.Faults) > 0 && len(r.Runs) == 0 && len(r.Capacity) == 0
+}

@@ -72,24 +72,30 @@ func NewTextReport(r *Report) Reporter {
 			}
 		}
 		m.printf("\n%s\n", heading("correctness"))
-		for _, l := range append(correctness(r.Runs), faultCorrectness(r.Faults)...) {
+		lines := faultCorrectness(r.Faults)
+		if !r.faultsOnly() {
+			lines = append(correctness(r.Runs), lines...)
+		}
+		for _, l := range lines {
 			m.printf("%s\n", l)
 		}
-		if vs := Evaluate(r, Targets); len(vs) > 0 {
-			m.printf("\n%s\n", heading("targets"))
-			for _, t := range Targets {
-				m.printf("%s: %s\n", t.Name, t.Description)
+		if !r.faultsOnly() { // the recovery lines are the summary
+			if vs := Evaluate(r, Targets); len(vs) > 0 {
+				m.printf("\n%s\n", heading("targets"))
+				for _, t := range Targets {
+					m.printf("%s: %s\n", t.Name, t.Description)
+				}
+				m.table(NewTargetsTable(vs, Text))
+				m.printf("%s.\n", targetTally(vs))
 			}
-			m.table(NewTargetsTable(vs, Text))
-			m.printf("%s.\n", targetTally(vs))
-		}
-		m.printf("\n%s\n", heading("summary"))
-		for _, b := range summarize(r) {
-			m.printf("%s:\n", b.title)
-			for _, it := range b.items {
-				m.printf("  - %s\n", it.text)
-				for _, s := range it.sub {
-					m.printf("      %s\n", s)
+			m.printf("\n%s\n", heading("summary"))
+			for _, b := range summarize(r) {
+				m.printf("%s:\n", b.title)
+				for _, it := range b.items {
+					m.printf("  - %s\n", it.text)
+					for _, s := range it.sub {
+						m.printf("      %s\n", s)
+					}
 				}
 			}
 		}

@@ -334,11 +334,16 @@ func (s *Scenario) Cases() []Case {
 }
 
 // faults crosses a Fault scenario's case with its faults and jitter
-// policies.
+// policies. Polling runs once per fault, with the first policy: it has no
+// reconnect policy to jitter (its next tick is its retry, at a phase of its
+// own), so a second run would only repeat the first.
 func (c Case) faults() []Case {
 	var out []Case
 	for _, f := range c.Scenario.Fault.Faults {
-		for _, j := range c.Scenario.Fault.Jitters {
+		for i, j := range c.Scenario.Fault.Jitters {
+			if i > 0 && c.Transport == Poll {
+				continue
+			}
 			fc := c
 			fc.Fault, fc.Jitter = f, j
 			out = append(out, fc)

@@ -91,6 +91,17 @@ func TestFaultCasesCrossFaultsAndJitters(t *testing.T) {
 	if f := s.Fault; f.Before != 2*time.Second || f.ReadTimeout != 5*time.Second || f.Length != 8*time.Second || s.Heartbeat != time.Second {
 		t.Errorf("defaults not filled: %+v, heartbeat %v", *f, s.Heartbeat)
 	}
+	withPoll := Scenario{
+		Name: "p", Kind: Fault, Transports: []string{Poll, WS},
+		Fault: &FaultSpec{Faults: []string{Storm}, Jitters: []string{FullJitter, NoJitter}},
+	}.WithDefaults()
+	var names []string
+	for _, c := range withPoll.Cases() {
+		names = append(names, c.Transport+"/"+c.Jitter)
+	}
+	if want := []string{"poll/full", "ws/full", "ws/none"}; !slices.Equal(names, want) {
+		t.Errorf("storm cases %q, want %q: polling has no jitter policy to vary", names, want)
+	}
 	for fault, want := range map[string]time.Duration{Crash: 5 * time.Second, SlowClose: 7 * time.Second, Partition: 12 * time.Second, Storm: 4 * time.Second} {
 		if got := s.Fault.Span(fault); got != want {
 			t.Errorf("Span(%s) = %v, want %v", fault, got, want)
