@@ -7,7 +7,7 @@ BIN     := bin/pushbench
 OUT     ?= results/$(shell date -u +%Y%m%d-%H%M%S)
 OUT     := $(OUT)
 
-.PHONY: all build deps test check bench bench-quick fuzz clean
+.PHONY: all build deps test check bench bench-quick bench-faults fuzz clean
 
 all: build
 
@@ -33,8 +33,9 @@ check:
 	  if [ -n "$$fmt" ]; then echo "gofmt needed:"; echo "$$fmt"; exit 1; fi
 	$(GO) vet ./...
 
-## bench: the default matrix, the real-browser checks and the reverse-proxy
-## scenario into one report, about 10 minutes on 2 cores.
+## bench: the default matrix (a kill -9 and a silent partition per
+## transport among it), the real-browser checks and the reverse-proxy
+## scenario into one report, about 11 minutes on 2 cores.
 bench: build deps
 	$(BIN) bench --matrix default --out $(OUT)
 	$(BIN) browser --out $(OUT)
@@ -45,6 +46,12 @@ bench: build deps
 ## bench-quick: a reduced matrix, about a minute.
 bench-quick: build
 	$(BIN) bench --matrix quick --out $(OUT)
+
+## bench-faults: every fault against every transport (crash, graceful and
+## slow-close restarts, resets, partition, a degraded fan-out, a 5,000-client
+## storm with and without jitter), about 7 minutes.
+bench-faults: build
+	$(BIN) bench --matrix faults --out $(OUT)
 
 ## fuzz: run the SSE parser fuzzer for a while (FUZZTIME, default 1m).
 FUZZTIME ?= 1m
