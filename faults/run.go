@@ -2,17 +2,14 @@ package faults
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/pushbench/pushbench/internal/proc"
 	"github.com/pushbench/pushbench/loadgen"
 	"github.com/pushbench/pushbench/results"
 )
@@ -259,20 +256,15 @@ func run1(ctx context.Context, cfg Config, run *results.FaultRun) (err error) {
 		if err := px.ResetAll(ctx, down); err != nil {
 			return err
 		}
-	case Partition:
-		heal, err := px.Partition()
-		if err != nil {
-			return err
+	case Partition, Degrade:
+		var heal Heal
+		var err error
+		if cfg.Fault == Partition {
+			heal, err = px.Partition()
+		} else {
+			breaks = false // a slow link, not a broken one
+			heal, err = px.Degrade(set.Latency, set.LatencyJitter, set.BandwidthKBs)
 		}
-		if !sleepCtx(ctx, set.Length) {
-			return errors.Join(ctx.Err(), heal())
-		}
-		if err := heal(); err != nil {
-			return err
-		}
-	case Degrade:
-		breaks = false
-		heal, err := px.Degrade(set.Latency, set.LatencyJitter, set.BandwidthKBs)
 		if err != nil {
 			return err
 		}
@@ -299,18 +291,12 @@ func run1(ctx context.Context, cfg Config, run *results.FaultRun) (err error) {
 		run.Notes = append(run.Notes, fmt.Sprintf("not every client reached event %d within 60s", head))
 	}
 	stop()
+	var c loadgen.Counts
 	for _, t := range trackers {
-		c := t.Counts(head)
-		d := &run.Delivery
-		d.Expected += c.Expected
-		d.Delivered += c.Delivered
-		d.Lost += c.Lost
-		d.Duplicates += c.Duplicates
-		d.Reordered += c.Reordered
-		d.Gaps += c.Gaps
-		d.GapMissed += c.GapMissed
-		d.Malformed += c.Malformed
+		c = c.Add(t.Counts(head))
 	}
+	run.Delivery = results.Delivery{Expected: c.Expected, Delivered: c.Delivered, Lost: c.Lost, Duplicates: c.Duplicates,
+		Reordered: c.Reordered, Gaps: c.Gaps, GapMissed: c.GapMissed, Malformed: c.Malformed}
 	run.Recovery = loadgen.Recover(trackers, faultAt, faultAt, time.Now())
 	h := lat.Snapshot()
 	run.Latency = results.Quantiles{N: h.TotalCount(), P50: float64(h.ValueAtQuantile(50)) / 1e6,
@@ -328,24 +314,11 @@ func sampleServer(ctx context.Context, ctl loadgen.Control, start time.Time) []r
 	defer tick.Stop()
 	for {
 		rctx, cancel := context.WithTimeout(ctx, 5*SampleEvery)
-		var st struct {
-			Transports struct {
-				SSE, WS, TCP struct {
-					Total uint64 `json:"total"`
-				}
-				Poll struct {
-					Requests uint64 `json:"requests"`
-				}
-			} `json:"transports"`
-			Process proc.Stats `json:"process"`
-		}
-		err := getJSON(rctx, ctl.Base+"/stats", &st)
+		st, err := ctl.Stats(rctx)
 		cancel()
 		s := results.ServerSample{At: time.Since(start).Milliseconds(), Up: err == nil}
 		if err == nil {
-			tr := st.Transports
-			s.CPUSeconds = st.Process.CPUSeconds
-			s.Accepted = tr.SSE.Total + tr.WS.Total + tr.TCP.Total + tr.Poll.Requests
+			s.CPUSeconds, s.Accepted = st.Process.CPUSeconds, st.Accepted()
 		}
 		out = append(out, s)
 		select {
@@ -354,23 +327,6 @@ func sampleServer(ctx context.Context, ctl loadgen.Control, start time.Time) []r
 		case <-tick.C:
 		}
 	}
-}
-
-// getJSON decodes the JSON answer to a GET of u into v.
-func getJSON(ctx context.Context, u string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", u, resp.Status)
-	}
-	return json.NewDecoder(resp.Body).Decode(v)
 }
 
 // await polls until ok holds for every tracker, ctx ends or d passes.

@@ -123,7 +123,23 @@ type ServerStats struct {
 		Subscribers int    `json:"subscribers"`
 		SlowDropped uint64 `json:"slow_dropped"`
 	} `json:"hub"`
+	// Transports counts what each transport accepted: streams opened, polls
+	// answered. A fault run reads the accept rate of a storm from them.
+	Transports struct {
+		SSE, WS, TCP struct {
+			Total uint64 `json:"total"`
+		}
+		Poll struct {
+			Requests uint64 `json:"requests"`
+		}
+	} `json:"transports"`
 	Process proc.Stats `json:"process"`
+}
+
+// Accepted is every stream the server opened plus every poll it answered.
+func (s ServerStats) Accepted() uint64 {
+	t := s.Transports
+	return t.SSE.Total + t.WS.Total + t.TCP.Total + t.Poll.Requests
 }
 
 // Control talks to a pushbench server's control endpoints.
