@@ -24,9 +24,6 @@ const (
 	faultReadTimeout = time.Second
 	faultEventEvery  = 10 * time.Millisecond
 	faultClients     = 3
-	// faultSlack is what a loaded 2-core machine running -race may add to
-	// any stated timeout.
-	faultSlack = 600 * time.Millisecond
 )
 
 func faultClientOptions() loadgen.Options {
@@ -141,13 +138,18 @@ func newFaultStack(t *testing.T, transport string, hubOpts *servers.HubOptions) 
 // streaming waits until every client is connected and has received events.
 func (s *faultStack) streaming(t *testing.T) {
 	t.Helper()
-	s.await(t, 5*time.Second, "stream", func(tr *loadgen.Tracker) bool { return tr.Up() && tr.Delivered() > 5 })
+	s.await(t, "stream", func(tr *loadgen.Tracker) bool { return tr.Up() && tr.Delivered() > 5 })
 }
 
-// await polls until ok holds for every client, or fails the test after d.
-func (s *faultStack) await(t *testing.T, d time.Duration, what string, ok func(*loadgen.Tracker) bool) {
+// awaitGuard bounds every wait of the fault tests. It is a hang guard, not a
+// measurement: on a busy machine under -race a step may take seconds.
+const awaitGuard = time.Minute
+
+// await polls until ok holds for every client, or fails the test after
+// awaitGuard.
+func (s *faultStack) await(t *testing.T, what string, ok func(*loadgen.Tracker) bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
+	deadline := time.Now().Add(awaitGuard)
 	for {
 		all := true
 		for _, tr := range s.trackers {
@@ -157,7 +159,7 @@ func (s *faultStack) await(t *testing.T, d time.Duration, what string, ok func(*
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("clients did not %s within %v", what, d)
+			t.Fatalf("clients did not %s within %v (hang guard)", what, awaitGuard)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -183,7 +185,7 @@ func (s *faultStack) settle(t *testing.T) []loadgen.Counts {
 	t.Helper()
 	s.stopPub()
 	head := s.hub.Head()
-	s.await(t, 10*time.Second, "reach the head", func(tr *loadgen.Tracker) bool { return tr.Cursor() >= head })
+	s.await(t, "reach the head", func(tr *loadgen.Tracker) bool { return tr.Cursor() >= head })
 	if errs := s.stopCli(); len(errs) > 0 {
 		t.Fatalf("clients gave up: %v", errs)
 	}
@@ -199,9 +201,10 @@ func (s *faultStack) settle(t *testing.T) []loadgen.Counts {
 	return out
 }
 
-// checkRecovery asserts that every client noticed the fault at fault within
-// detectBy, reconnected and caught up, and logs the figures.
-func (s *faultStack) checkRecovery(t *testing.T, fault, end time.Time, detectBy time.Duration) results.Recovery {
+// checkRecovery asserts that every client noticed the fault at fault,
+// reconnected and caught up, and logs the figures. Nothing is timed against a
+// bound: the callers compare the figures with what the test itself did.
+func (s *faultStack) checkRecovery(t *testing.T, fault, end time.Time) results.Recovery {
 	t.Helper()
 	r := loadgen.Recover(s.trackers, fault, fault, end)
 	t.Logf("detect p50 %.0f max %.0f ms, reconnect p50 %.0f max %.0f ms, catch-up p50 %.0f max %.0f ms, replayed %d, attempts %d (failed %d)",
@@ -210,9 +213,6 @@ func (s *faultStack) checkRecovery(t *testing.T, fault, end time.Time, detectBy 
 	n := len(s.trackers)
 	if r.Broken != n || r.Reconnected != n || r.CaughtUp != n {
 		t.Fatalf("of %d clients %d noticed, %d reconnected, %d caught up", n, r.Broken, r.Reconnected, r.CaughtUp)
-	}
-	if max := time.Duration(r.Detect.Max * 1e6); max > detectBy {
-		t.Errorf("slowest client noticed after %v, stated bound %v", max, detectBy)
 	}
 	return r
 }
@@ -232,23 +232,24 @@ func TestFaultConnectionReset(t *testing.T) {
 			if err := s.proxy.ResetAll(context.Background(), down); err != nil {
 				t.Fatal(err)
 			}
-			s.await(t, 5*time.Second, "catch up", recoveredOnce)
+			s.await(t, "catch up", recoveredOnce)
 			s.finish(t)
-			// Polling notices at its next request, at most a poll interval
-			// (and a request's round trip) later.
-			s.checkRecovery(t, fault, time.Now(), faultClientOptions().PollInterval+faultSlack)
+			// Every client noticed: the push transports by the reset
+			// itself, polling at its next request.
+			s.checkRecovery(t, fault, time.Now())
 		})
 	}
 }
 
-// TestFaultSilentPartition stops every byte for longer than the clients'
-// read timeout, closing nothing: each transport notices by its own liveness
-// check (SSE heartbeat comments, WebSocket pings, the floor's events, the
-// polling request timeout) within ReadTimeout (9/8 of it for the clients that
-// move their deadline lazily), then reconnects and catches up with nothing
-// lost.
+// TestFaultSilentPartition stops every byte for several times the clients'
+// read timeout, closing nothing: each transport must notice by its own
+// liveness check (SSE heartbeat comments, WebSocket pings, the floor's events,
+// the polling request timeout), so no client notices sooner than its read
+// timeout allows, and every one notices before the partition heals (healing
+// closes the connections, which would be noticed by anyone). It then
+// reconnects and catches up with nothing lost.
 func TestFaultSilentPartition(t *testing.T) {
-	const partition = 2500 * time.Millisecond
+	const partition = 4 * faultReadTimeout
 	for _, tr := range transports {
 		t.Run(tr, func(t *testing.T) {
 			t.Parallel()
@@ -263,10 +264,18 @@ func TestFaultSilentPartition(t *testing.T) {
 			if err := heal(); err != nil {
 				t.Fatal(err)
 			}
-			s.await(t, 5*time.Second, "catch up", recoveredOnce)
+			healed := time.Now()
+			s.await(t, "catch up", recoveredOnce)
 			s.finish(t)
-			o := faultClientOptions()
-			s.checkRecovery(t, fault, fault.Add(partition), o.ReadTimeout*9/8+o.PollInterval+faultSlack)
+			r := s.checkRecovery(t, fault, healed)
+			// The last byte before the partition came at most one event
+			// interval before it; a deadline never fires early.
+			if least := faultReadTimeout - faultEventEvery - faultHeartbeat; time.Duration(r.Detect.P50*1e6) < least {
+				t.Errorf("median client noticed after %.0f ms, sooner than its %v read timeout allows: not by silence", r.Detect.P50, faultReadTimeout)
+			}
+			if time.Duration(r.Detect.Max*1e6) >= healed.Sub(fault) {
+				t.Errorf("slowest client noticed after %.0f ms, only when the partition healed after %v: its liveness check never fired", r.Detect.Max, healed.Sub(fault))
+			}
 		})
 	}
 }
@@ -293,7 +302,7 @@ func TestFaultPartitionBeyondHistory(t *testing.T) {
 			if err := heal(); err != nil {
 				t.Fatal(err)
 			}
-			s.await(t, 5*time.Second, "catch up", recoveredOnce)
+			s.await(t, "catch up", recoveredOnce)
 			for _, c := range s.settle(t) {
 				// settle checked Delivered+GapMissed == head with nothing
 				// lost: the gap counted exactly the missing events.

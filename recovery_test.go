@@ -33,7 +33,7 @@ func TestNothingLostAcrossACrash(t *testing.T) {
 	// reconnect to it as they would to a restarted production server.
 	argv := []string{bin, "serve", "--addr", httpAddr, "--tcp-addr", tcpAddr, "--data", t.TempDir(),
 		"--wait-start", "--retry", "20ms", "--heartbeat", "1s"}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
 	srv := startRecoveryServer(t, ctx, argv)
@@ -87,7 +87,7 @@ func TestNothingLostAcrossACrash(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr, func(t *testing.T) {
 			f := fleets[tr]
-			wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+			wctx, wcancel := context.WithTimeout(ctx, time.Minute)
 			defer wcancel()
 			if err := f.WaitCaughtUp(wctx, head); err != nil {
 				t.Errorf("%d clients did not reach event %d: %v", f.Behind(head), head, err)
