@@ -8,9 +8,11 @@
 package event
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"unicode/utf8"
 )
@@ -102,17 +104,26 @@ type Header struct {
 }
 
 // DecodeHeader reads seq and at from an encoded event without allocating.
-// It takes a fast path for the canonical layout and falls back to
-// encoding/json for any other valid encoding of an event.
+// It takes a fast path for the canonical layout, with the time as at_us
+// (microseconds) or, as pushbench 0.x servers sent it, at (nanoseconds), and
+// falls back to encoding/json for any other valid encoding of an event.
 func DecodeHeader(b []byte) (Header, error) {
-	const pSeq, pAt = `{"seq":`, `,"at":`
+	const pSeq = `{"seq":`
 	if len(b) > len(pSeq) && string(b[:len(pSeq)]) == pSeq {
 		seq, n, ok := parseUint(b[len(pSeq):])
 		rest := b[len(pSeq)+n:]
-		if ok && seq > 0 && len(rest) > len(pAt) && string(rest[:len(pAt)]) == pAt {
-			at, m, ok := parseInt(rest[len(pAt):])
-			if ok && m < len(rest)-len(pAt) && (rest[len(pAt)+m] == ',' || rest[len(pAt)+m] == '}') && b[len(b)-1] == '}' {
-				return Header{Seq: seq, At: at}, nil
+		if ok && seq > 0 && b[len(b)-1] == '}' {
+			for _, f := range stampFields {
+				if len(rest) > len(f.prefix) && string(rest[:len(f.prefix)]) == f.prefix {
+					at, m, ok := parseInt(rest[len(f.prefix):])
+					next := rest[len(f.prefix)+m:]
+					if ok && len(next) > 0 && (next[0] == '}' || bytes.HasPrefix(next, []byte(f.then))) {
+						if ns, ok := f.toNS(at); ok {
+							return Header{Seq: seq, At: ns}, nil
+						}
+					}
+					break
+				}
 			}
 		}
 	}
@@ -123,12 +134,33 @@ func DecodeHeader(b []byte) (Header, error) {
 	return Header{Seq: e.Seq, At: e.At}, nil
 }
 
+// stampFields are the encodings of an event's time the fast path knows.
+// The legacy at must be followed by the canonical type field, so that a
+// message carrying both times takes the slow path, where at_us wins.
+var stampFields = []struct {
+	prefix, then string
+	toNS         func(int64) (int64, bool)
+}{
+	{`,"at_us":`, `,`, microsToNanos},
+	{`,"at":`, `,"type":`, func(ns int64) (int64, bool) { return ns, true }},
+}
+
+// microsToNanos converts a time in µs to ns, refusing one that overflows.
+func microsToNanos(us int64) (int64, bool) {
+	if us > math.MaxInt64/1000 || us < math.MinInt64/1000 {
+		return 0, false
+	}
+	return us * 1000, true
+}
+
 // Decode parses a whole encoded event. It rejects a message without a
-// positive seq, since no valid event has seq 0.
+// positive seq, since no valid event has seq 0. The time may be given as
+// at_us (µs, the canonical encoding) or at (ns, pushbench 0.x); at_us wins.
 func Decode(b []byte, e *Event) error {
 	var v struct {
 		Seq  *uint64 `json:"seq"`
 		At   int64   `json:"at"`
+		AtUS *int64  `json:"at_us"`
 		Type string  `json:"type"`
 		Data string  `json:"data"`
 	}
@@ -138,7 +170,15 @@ func Decode(b []byte, e *Event) error {
 	if v.Seq == nil || *v.Seq == 0 {
 		return fmt.Errorf("%w: no seq", ErrMalformed)
 	}
-	*e = Event{Seq: *v.Seq, At: v.At, Type: v.Type, Data: v.Data}
+	at := v.At
+	if v.AtUS != nil {
+		ns, ok := microsToNanos(*v.AtUS)
+		if !ok {
+			return fmt.Errorf("%w: at_us %d out of range", ErrMalformed, *v.AtUS)
+		}
+		at = ns
+	}
+	*e = Event{Seq: *v.Seq, At: at, Type: v.Type, Data: v.Data}
 	return nil
 }
 

@@ -75,3 +75,23 @@ func BenchmarkDecodeHeader(b *testing.B) {
 		}
 	}
 }
+
+func TestDecodeHeaderReadsMicrosAndNanos(t *testing.T) {
+	for _, tc := range []struct {
+		msg  string
+		want Header
+	}{
+		{`{"seq":5,"at_us":1764800000123456,"type":"x","data":"y"}`, Header{Seq: 5, At: 1764800000123456000}},
+		{`{"seq":5,"at":1764800000123456789,"type":"x","data":"y"}`, Header{Seq: 5, At: 1764800000123456789}},
+		{`{"type":"x","at_us":7,"seq":5,"data":"y"}`, Header{Seq: 5, At: 7000}},
+		{`{"seq":5,"at":1,"at_us":2}`, Header{Seq: 5, At: 2000}},
+	} {
+		h, err := DecodeHeader([]byte(tc.msg))
+		if err != nil || h != tc.want {
+			t.Errorf("DecodeHeader(%s) = %+v, %v; want %+v", tc.msg, h, err, tc.want)
+		}
+	}
+	if _, err := DecodeHeader([]byte(`{"seq":5,"at_us":9223372036854775807}`)); !errors.Is(err, ErrMalformed) {
+		t.Errorf("an at_us that overflows ns decoded: %v", err)
+	}
+}
