@@ -7,6 +7,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/pushbench/pushbench/results"
 )
 
 // DefaultConnectRate is how many clients a fleet starts per second. Starting
@@ -201,6 +203,16 @@ func (f *Fleet) Counts(head uint64) Counts {
 		c = c.Add(t.Counts(head))
 	}
 	return c
+}
+
+// Failures sums the clients' failures by kind (Counts.Errors). Unlike
+// Counts it may be called while the clients run.
+func (f *Fleet) Failures() results.Errors {
+	var e results.Errors
+	for _, t := range f.trackers {
+		e = e.Add(t.failed.errors())
+	}
+	return e
 }
 
 // Latency is the fleet's merged latency recorder.

@@ -168,7 +168,7 @@ func newH2Client(tlsOn bool, o Options, idle, shared bool, onDial func()) *h2Cli
 			}
 			conn, err := o.Dial(ctx, network, addr)
 			if err != nil {
-				return nil, err
+				return nil, dialError{err}
 			}
 			if idle {
 				ic := &sseIdleConn{Conn: conn, timeout: o.ReadTimeout, last: time.Now()}
@@ -184,9 +184,12 @@ func newH2Client(tlsOn bool, o Options, idle, shared bool, onDial func()) *h2Cli
 			}
 			return conn, err
 		},
-		DisableCompression:  true, // the servers do not compress; nor do the other clients ask
-		MaxIdleConnsPerHost: 1,
-		IdleConnTimeout:     0,
+		DisableCompression: true, // the servers do not compress; nor do the other clients ask
+		// Sets HTTP/2's SETTINGS_MAX_HEADER_LIST_SIZE too: a response
+		// whose header list is longer fails the request, not the client.
+		MaxResponseHeaderBytes: MaxResponseHeaderBytes,
+		MaxIdleConnsPerHost:    1,
+		IdleConnTimeout:        0,
 	}
 	return c
 }
@@ -375,6 +378,7 @@ func (c *h2SSEClient) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		c.acct.t.Fail(err)
 		c.acct.t.Disconnected() // recovery figures time the break from here
 		if !reconnect {
 			return err
@@ -478,6 +482,9 @@ func (c *h2PollClient) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		if err != nil {
+			c.t.Fail(err)
+		}
 		if errors.Is(err, ErrPollRejected) || errors.Is(err, ErrPollTooLong) || errors.Is(err, ErrH2NotNegotiated) {
 			return err
 		}
@@ -563,7 +570,7 @@ func accountPoll(t *Tracker, o *Options, ans *pollAnswer, resp *http.Response, b
 		}
 		return ans.more, nil
 	case code >= 500:
-		return false, fmt.Errorf("loadgen: poll: %s", resp.Status)
+		return false, fmt.Errorf("loadgen: poll: %w: %s", errServerStatus, resp.Status)
 	default:
 		return false, fmt.Errorf("%w: %s: %q", ErrPollRejected, resp.Status, bytes.TrimSpace(body[:min(len(body), 512)]))
 	}

@@ -6,11 +6,13 @@ import (
 	"crypto/x509"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/pushbench/pushbench/event"
+	"github.com/pushbench/pushbench/results"
 	"github.com/pushbench/pushbench/servers"
 )
 
@@ -108,7 +110,7 @@ func TestHTTP2VariantsDeliverAndResume(t *testing.T) {
 			o.PollInterval = 5 * time.Millisecond
 			o.SSERetry = 20 * time.Millisecond
 			o.ReadTimeout = 5 * time.Second
-			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*hangGuard) // a hang guard for every wait below
 			defer cancel()
 			f, err := StartFleet(ctx, FleetConfig{Transport: transport, Target: s.ts.URL, Clients: clients, Options: o})
 			if err != nil {
@@ -148,8 +150,17 @@ func TestHTTP2VariantsDeliverAndResume(t *testing.T) {
 			want := Counts{Expected: clients * (first + second), Delivered: clients * (first + second)}
 			got := c
 			got.Attempts, got.Connects, got.Polls, got.EmptyPolls = 0, 0, 0, 0
+			got.Errors = results.Errors{}
 			if got != want {
 				t.Errorf("account:\n got %+v\nwant %+v", c, want)
+			}
+			// A poller between polls may not notice the drop; whoever
+			// does saw the connection end. net/http reports some ends of a
+			// shared connection with errors of its own ("client
+			// connection force closed"), which count as protocol errors.
+			ended := results.Errors{Closed: c.Errors.Closed, Protocol: c.Errors.Protocol}
+			if c.Errors != ended || (BaseTransport(transport) == SSE && ended.Total() == 0) {
+				t.Errorf("failures %+v, want only connections that ended", c.Errors)
 			}
 			h2, other := s.requests()
 			if h2 == 0 || other != 0 {
@@ -191,14 +202,14 @@ func TestHTTP2VariantsRefuseHTTP1Server(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-			defer cancel()
 			// The prior-knowledge preface is no HTTP/1.1 request: the
 			// server refuses it, and the client keeps trying until ctx
 			// ends without ever counting a stream or a poll. (A poller
 			// counts connections, as over HTTP/1.1, so its Connects may
 			// grow.)
-			err = c.Run(ctx)
+			r := start(t, c)
+			waitFor(t, "3 attempts", func() bool { return tr.attempts.Load() >= 3 })
+			err = r.stop(t)
 			n := tr.Counts(0)
 			if err != nil || n.Attempts == 0 || n.Polls != 0 || (BaseTransport(transport) == SSE && n.Connects != 0) {
 				t.Errorf("Run: %v; account %+v, want attempts and no stream or poll", err, n)
@@ -269,5 +280,41 @@ func TestHTTP2SSEReadTimeout(t *testing.T) {
 	defer mu.Unlock()
 	if len(ids) < 2 || ids[0] != "" || ids[1] != "1" {
 		t.Errorf("Last-Event-ID by request %q, want \"\" then \"1\"", ids)
+	}
+}
+
+// The HTTP/2 variants bound the response header list as the HTTP/1.1
+// clients bound the header: a longer one fails the attempt, which is
+// counted (net/http reports it with an error of its own, so as a protocol
+// error), and the client goes on.
+func TestHTTP2VariantsBoundResponseHeaders(t *testing.T) {
+	sseNoLeaks(t)
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Four times the bound: within net/http's own default of 10 MiB.
+		w.Header().Set("X-Big", strings.Repeat("a", 4*MaxResponseHeaderBytes))
+		if sseSend(w, ": open\n") {
+			<-r.Context().Done()
+		}
+	}))
+	ts.Config.Protocols = new(http.Protocols)
+	ts.Config.Protocols.SetUnencryptedHTTP2(true)
+	ts.Start()
+	t.Cleanup(ts.Close)
+	for _, transport := range []string{SSEH2C, PollH2C} {
+		t.Run(transport, func(t *testing.T) {
+			tr := NewTracker(0, nil, 0)
+			c, err := New(transport, ts.URL, tr, &Options{SSERetry: time.Hour, PollInterval: time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := start(t, c)
+			waitFor(t, "a failure", func() bool { return tr.failed[FailProtocol].Load() == 1 })
+			if err := r.stop(t); err != nil {
+				t.Fatalf("Run = %v, want nil: the client goes on", err)
+			}
+			if n := tr.Counts(0); n.Polls != 0 || (transport == SSEH2C && n.Connects != 0) || n.Errors != (results.Errors{Protocol: 1}) {
+				t.Fatalf("counts %+v, want one failed attempt and no stream or poll", n)
+			}
+		})
 	}
 }

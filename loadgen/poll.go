@@ -59,7 +59,8 @@ type pollClient struct {
 
 	conn net.Conn      // nil between connections
 	stop func() bool   // conn's ctx guard, from watchCtx
-	br   *bufio.Reader // reads conn; kept across connections
+	hc   headerConn    // conn, its reads bounded while a header is read
+	br   *bufio.Reader // reads hc; kept across connections
 	body []byte        // the one body buffer, reused across polls
 	ans  pollAnswer
 }
@@ -106,6 +107,9 @@ func (c *pollClient) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		if err != nil {
+			c.t.Fail(err)
+		}
 		if errors.Is(err, ErrPollRejected) || errors.Is(err, ErrPollTooLong) {
 			return err
 		}
@@ -140,8 +144,9 @@ func (c *pollClient) poll(ctx context.Context) (more bool, err error) {
 	}
 	resp, err := http.ReadResponse(c.br, c.req)
 	if err != nil {
-		return false, err
+		return false, c.hc.headerErr(err)
 	}
+	c.hc.lift() // the body has a limit of its own, MaxPollBody
 	if c.body, err = readPollBody(c.body, resp); err != nil {
 		return false, err
 	}
@@ -176,7 +181,7 @@ func (c *pollClient) poll(ctx context.Context) (more bool, err error) {
 		}
 		return c.ans.more, nil
 	case code >= 500:
-		return false, fmt.Errorf("loadgen: poll: %s", resp.Status)
+		return false, fmt.Errorf("loadgen: poll: %w: %s", errServerStatus, resp.Status)
 	default:
 		return false, fmt.Errorf("%w: %s: %q", ErrPollRejected, resp.Status, bytes.TrimSpace(c.body[:min(len(c.body), 512)]))
 	}
@@ -184,7 +189,8 @@ func (c *pollClient) poll(ctx context.Context) (more bool, err error) {
 
 // send writes the encoded request and waits for the first byte of the answer,
 // dialling first if there is no connection, with the whole exchange under one
-// ReadTimeout deadline.
+// ReadTimeout deadline. The answer's header is read through a limit of
+// MaxResponseHeaderBytes, armed here and lifted by poll once it is read.
 //
 // A kept-alive connection may have been closed by the server while idle, and
 // that shows only when the request gets no answer. Then, as browsers and
@@ -200,6 +206,7 @@ func (c *pollClient) send(ctx context.Context) error {
 				return err
 			}
 		}
+		c.hc.arm()
 		err := c.conn.SetDeadline(time.Now().Add(c.o.ReadTimeout))
 		if err == nil {
 			_, err = c.conn.Write(c.wbuf.Bytes())
@@ -214,6 +221,7 @@ func (c *pollClient) send(ctx context.Context) error {
 		if !reused || retried || ctx.Err() != nil || (errors.As(err, &ne) && ne.Timeout()) {
 			return err
 		}
+		c.t.Fail(err)
 		c.t.Disconnected() // the kept-alive connection was gone
 		c.hangUp()
 	}
@@ -226,16 +234,17 @@ func (c *pollClient) dial(ctx context.Context) error {
 	defer cancel()
 	conn, err := c.o.Dial(dctx, "tcp", c.addr)
 	if err != nil {
-		return err
+		return dialError{err}
 	}
 	c.conn = conn
 	c.stop = watchCtx(ctx, func() {
 		_ = conn.Close() // only to unblock the reader; Run is ending
 	})
+	c.hc = headerConn{Conn: conn, left: noHeaderLimit}
 	if c.br == nil {
-		c.br = bufio.NewReaderSize(conn, c.o.ReadBuffer)
+		c.br = bufio.NewReaderSize(&c.hc, c.o.ReadBuffer)
 	} else {
-		c.br.Reset(conn)
+		c.br.Reset(&c.hc)
 	}
 	c.t.Connected()
 	return nil

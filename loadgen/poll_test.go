@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/pushbench/pushbench/event"
+	"github.com/pushbench/pushbench/results"
 )
 
 // fakePoll is a tiny /poll endpoint following the wire protocol in
@@ -128,7 +129,7 @@ func TestPollDeliversEveryEventOnce(t *testing.T) {
 	tr := NewTracker(0, NewLatency(), 0)
 	observe, observed := collect()
 	r := start(t, newPoll(t, f.srv.URL, tr, Options{PollInterval: 5 * time.Millisecond, Observe: observe}))
-	waitFor(t, 2*time.Second, "empty polls after the last event", func() bool {
+	waitFor(t, "empty polls after the last event", func() bool {
 		return tr.Delivered() == head && len(f.queries()) >= 5
 	})
 	if err := r.stop(t); err != nil {
@@ -154,7 +155,7 @@ func TestPollKeepAliveReusesOneConnection(t *testing.T) {
 	f := newFakePoll(t, 3, 1, nil)
 	tr := NewTracker(0, nil, 0)
 	r := start(t, newPoll(t, f.srv.URL, tr, Options{PollInterval: time.Millisecond}))
-	waitFor(t, 2*time.Second, "20 polls", func() bool { return len(f.queries()) >= 20 })
+	waitFor(t, "20 polls", func() bool { return len(f.queries()) >= 20 })
 	if err := r.stop(t); err != nil {
 		t.Fatalf("Run = %v", err)
 	}
@@ -173,7 +174,7 @@ func TestPollMoreRepollsAtOnce(t *testing.T) {
 	f := newFakePoll(t, 10, 4, nil)
 	tr := NewTracker(0, nil, 0)
 	r := start(t, newPoll(t, f.srv.URL, tr, Options{PollInterval: time.Hour}))
-	waitFor(t, 2*time.Second, "all events", func() bool { return tr.Delivered() == 10 })
+	waitFor(t, "all events", func() bool { return tr.Delivered() == 10 })
 	if err := r.stop(t); err != nil { // also: cancel during the pause
 		t.Fatalf("Run = %v", err)
 	}
@@ -201,7 +202,7 @@ func TestPollGapAndStaleEvents(t *testing.T) {
 	})
 	tr := NewTracker(0, nil, 0)
 	r := start(t, newPoll(t, f.srv.URL, tr, Options{PollInterval: time.Millisecond}))
-	waitFor(t, 2*time.Second, "an empty poll", func() bool { return len(f.queries()) > len(answers) })
+	waitFor(t, "an empty poll", func() bool { return len(f.queries()) > len(answers) })
 	if err := r.stop(t); err != nil {
 		t.Fatalf("Run = %v", err)
 	}
@@ -234,7 +235,7 @@ func TestPollMalformed(t *testing.T) {
 	})
 	tr := NewTracker(0, nil, 0)
 	r := start(t, newPoll(t, f.srv.URL, tr, Options{PollInterval: time.Millisecond}))
-	waitFor(t, 2*time.Second, "an empty poll", func() bool { return len(f.queries()) > len(answers) })
+	waitFor(t, "an empty poll", func() bool { return len(f.queries()) > len(answers) })
 	if err := r.stop(t); err != nil {
 		t.Fatalf("Run = %v", err)
 	}
@@ -260,7 +261,7 @@ func TestPollGivesUp(t *testing.T) {
 				return true
 			})
 			tr := NewTracker(0, nil, 0)
-			err := start(t, newPoll(t, f.srv.URL+tc.base, tr, Options{PollInterval: time.Millisecond})).wait(t, 2*time.Second)
+			err := start(t, newPoll(t, f.srv.URL+tc.base, tr, Options{PollInterval: time.Millisecond})).wait(t)
 			if !errors.Is(err, ErrPollRejected) {
 				t.Fatalf("Run = %v, want ErrPollRejected", err)
 			}
@@ -287,7 +288,7 @@ func TestPollRetriesServerErrors(t *testing.T) {
 	})
 	tr := NewTracker(0, nil, 0)
 	r := start(t, newPoll(t, f.srv.URL, tr, Options{PollInterval: time.Millisecond}))
-	waitFor(t, 2*time.Second, "all events", func() bool { return tr.Delivered() == 3 })
+	waitFor(t, "all events", func() bool { return tr.Delivered() == 3 })
 	if err := r.stop(t); err != nil {
 		t.Fatalf("Run = %v", err)
 	}
@@ -307,7 +308,7 @@ func TestPollRedials(t *testing.T) {
 		})
 		tr := NewTracker(0, nil, 0)
 		r := start(t, newPoll(t, f.srv.URL, tr, Options{PollInterval: time.Hour}))
-		waitFor(t, 2*time.Second, "all events", func() bool { return tr.Delivered() == 8 })
+		waitFor(t, "all events", func() bool { return tr.Delivered() == 8 })
 		if err := r.stop(t); err != nil {
 			t.Fatalf("Run = %v", err)
 		}
@@ -338,11 +339,11 @@ func TestPollRedials(t *testing.T) {
 		tr := NewTracker(0, nil, 0)
 		// An hour's interval: only an immediate resend fetches events 5..8.
 		r := start(t, newPoll(t, f.srv.URL, tr, Options{PollInterval: time.Hour}))
-		waitFor(t, 2*time.Second, "all events", func() bool { return tr.Delivered() == 8 })
+		waitFor(t, "all events", func() bool { return tr.Delivered() == 8 })
 		if err := r.stop(t); err != nil {
 			t.Fatalf("Run = %v", err)
 		}
-		want := Counts{Expected: 8, Delivered: 8, Attempts: 3, Connects: 2, Polls: 2}
+		want := Counts{Expected: 8, Delivered: 8, Attempts: 3, Connects: 2, Polls: 2, Errors: results.Errors{Closed: 1}}
 		if got := tr.Counts(8); got != want {
 			t.Fatalf("counts %+v\nwant   %+v", got, want)
 		}
@@ -358,20 +359,22 @@ func TestPollReadTimeout(t *testing.T) {
 		}
 		select { // hang until the client gives up on the request
 		case <-r.Context().Done():
-		case <-time.After(5 * time.Second):
-			t.Error("client never gave up")
+		case <-time.After(hangGuard):
+			t.Errorf("client did not give up on the request within %v: hung", hangGuard)
 		}
 		return true
 	})
 	tr := NewTracker(0, nil, 0)
 	r := start(t, newPoll(t, f.srv.URL, tr, Options{PollInterval: time.Millisecond, ReadTimeout: timeout}))
-	waitFor(t, 2*time.Second, "all events", func() bool { return tr.Delivered() == 2 })
+	waitFor(t, "all events", func() bool { return tr.Delivered() == 2 })
 	if err := r.stop(t); err != nil {
 		t.Fatalf("Run = %v", err)
 	}
+	// Only the read timeout can end the first request before the hang
+	// guard: the second comes no sooner than it.
 	at := f.arrivals()
-	if d := at[1].Sub(at[0]); d < timeout || d > timeout+time.Second/2 {
-		t.Fatalf("second request %v after the first, want just over %v", d, timeout)
+	if d := at[1].Sub(at[0]); d < timeout {
+		t.Fatalf("second request %v after the first, before the %v read timeout", d, timeout)
 	}
 	if c := tr.Counts(2); c.Connects != 2 || !attemptsOK(c, 1) {
 		t.Fatalf("counts %+v, want a fresh connection after the timeout", c)
@@ -385,19 +388,17 @@ func TestPollCancelDuringRequest(t *testing.T) {
 		arrived <- struct{}{}
 		select {
 		case <-r.Context().Done():
-		case <-time.After(5 * time.Second):
-			t.Error("client never hung up")
+		case <-time.After(hangGuard):
+			t.Errorf("client did not hang up within %v: hung", hangGuard)
 		}
 		return true
 	})
-	r := start(t, newPoll(t, f.srv.URL, NewTracker(0, nil, 0), Options{})) // 45 s request timeout
+	// The request timeout is 45 s, far beyond the hang guard: stop returns
+	// within the guard only if the cancel itself ends the request.
+	r := start(t, newPoll(t, f.srv.URL, NewTracker(0, nil, 0), Options{}))
 	<-arrived
-	began := time.Now()
 	if err := r.stop(t); err != nil {
 		t.Fatalf("Run = %v", err)
-	}
-	if d := time.Since(began); d > 500*time.Millisecond {
-		t.Fatalf("Run took %v to return", d)
 	}
 }
 

@@ -25,6 +25,9 @@ type RunConfig struct {
 	// Control is the server's HTTP base URL for /stats and /control; it
 	// defaults to Fleet.Target (they differ for the tcp floor).
 	Control string
+	// ControlToken, if set, is sent with every control request (see
+	// Control.Token).
+	ControlToken string
 	// Rate, Burst and Payload are the schedule the server publishes.
 	Rate    float64
 	Burst   int
@@ -63,7 +66,7 @@ func Measure(ctx context.Context, cfg RunConfig) (results.Run, error) {
 	if cfg.Control == "" {
 		cfg.Control = cfg.Fleet.Target
 	}
-	ctl := Control{Base: cfg.Control}
+	ctl := Control{Base: cfg.Control, Token: cfg.ControlToken}
 	run := results.Run{
 		Transport: cfg.Fleet.Transport,
 		Clients:   cfg.Fleet.Clients,
@@ -114,7 +117,9 @@ func Measure(ctx context.Context, cfg RunConfig) (results.Run, error) {
 		if sh != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 			err = fmt.Errorf("%w (shard %d/%d connected too late: start later)", ErrStartPassed, sh.Index, sh.Count)
 		}
-		return run, fmt.Errorf("connecting %d %s clients: %w", cfg.Fleet.Clients, cfg.Fleet.Transport, err)
+		// What the clients met meanwhile is the likeliest reason.
+		run.Errors = fleet.Failures()
+		return run, fmt.Errorf("connecting %d %s clients (failures meanwhile: %v): %w", cfg.Fleet.Clients, cfg.Fleet.Transport, run.Errors, err)
 	}
 	connected, err := ctl.Stats(ctx)
 	if err != nil {
@@ -195,7 +200,12 @@ wait:
 	run.EventsDelivered = c.Delivered
 	run.Lost, run.Duplicates, run.Reordered = c.Lost, c.Duplicates, c.Reordered
 	run.Gaps, run.GapMissed, run.Malformed = c.Gaps, c.GapMissed, c.Malformed
-	run.SlowDisconnects = after.Hub.SlowDropped - before.Hub.SlowDropped
+	run.Errors = c.Errors
+	// The transports' counts, not the hub's: a stream a write deadline
+	// ended is as slow as one the hub cut off, and only they see it.
+	if a, b := after.SlowDisconnects(), before.SlowDisconnects(); a > b {
+		run.SlowDisconnects = a - b
+	}
 	hist := fleet.Latency().Snapshot()
 	run.LatencyNS = results.PercentilesOf(hist)
 	if run.Histogram, err = results.EncodeHistogram(hist); err != nil {

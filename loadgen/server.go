@@ -121,6 +121,7 @@ type ServerStats struct {
 	Hub struct {
 		Head        uint64 `json:"head"`
 		Subscribers int    `json:"subscribers"`
+		// SlowDropped counts only the hub's cut-offs; see SlowDisconnects.
 		SlowDropped uint64 `json:"slow_dropped"`
 	} `json:"hub"`
 	// Transports counts what each transport accepted: streams opened, polls
@@ -128,6 +129,10 @@ type ServerStats struct {
 	Transports struct {
 		SSE, WS, TCP struct {
 			Total uint64 `json:"total"`
+			// SlowDisconnects counts streams ended for a slow client:
+			// cut off by the hub for lagging, or a write that missed
+			// its deadline.
+			SlowDisconnects uint64 `json:"slow_disconnects"`
 		}
 		Poll struct {
 			Requests uint64 `json:"requests"`
@@ -142,17 +147,59 @@ func (s ServerStats) Accepted() uint64 {
 	return t.SSE.Total + t.WS.Total + t.TCP.Total + t.Poll.Requests
 }
 
-// Control talks to a pushbench server's control endpoints.
+// SlowDisconnects is every stream the server ended for a slow client, over
+// its transports. It includes the hub's cut-offs (Hub.SlowDropped) and also
+// the streams a write deadline ended, which the hub never sees.
+func (s ServerStats) SlowDisconnects() uint64 {
+	t := s.Transports
+	return t.SSE.SlowDisconnects + t.WS.SlowDisconnects + t.TCP.SlowDisconnects
+}
+
+// DefaultControlTimeout bounds each request Control makes when its Timeout
+// is not set: a server that accepts the connection and never answers ends
+// the run with an error instead of holding it for ever.
+const DefaultControlTimeout = 10 * time.Second
+
+// ErrControlToken is a control request the server refused for want of the
+// right token (401 Unauthorized or 403 Forbidden).
+var ErrControlToken = errors.New("loadgen: control: the server refused the control token")
+
+// controlClient is Control's default client: net/http's default Transport
+// with the response header bounded as the clients' are.
+var controlClient = func() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxResponseHeaderBytes = MaxResponseHeaderBytes
+	return &http.Client{Transport: tr}
+}()
+
+// Control talks to a pushbench server's /stats and control endpoints.
 type Control struct {
-	Base   string
+	// Base is the server's HTTP base URL, e.g. http://127.0.0.1:8080.
+	Base string
+	// Client makes the requests; nil means net/http's default Transport
+	// with the response header bounded by MaxResponseHeaderBytes.
 	Client *http.Client
+	// Token, if set, is sent as "Authorization: Bearer TOKEN" with every
+	// request: a server listening beyond loopback requires it on
+	// /control/*.
+	Token string
+	// Timeout bounds each request, on top of ctx. Defaults to
+	// DefaultControlTimeout.
+	Timeout time.Duration
 }
 
 func (c Control) client() *http.Client {
 	if c.Client != nil {
 		return c.Client
 	}
-	return http.DefaultClient
+	return controlClient
+}
+
+func (c Control) timeout() time.Duration {
+	if c.Timeout > 0 {
+		return c.Timeout
+	}
+	return DefaultControlTimeout
 }
 
 func (c Control) do(ctx context.Context, method, path string, q url.Values, into any) error {
@@ -160,18 +207,33 @@ func (c Control) do(ctx context.Context, method, path string, q url.Values, into
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	rctx, cancel := context.WithTimeout(ctx, c.timeout())
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, method, u, nil)
 	if err != nil {
 		return err
 	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
 	resp, err := c.client().Do(req)
 	if err != nil {
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("%s %s: no answer within %v: %w", method, u, c.timeout(), err)
+		}
 		return err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		hint := "no token was sent"
+		if c.Token != "" {
+			hint = "the token sent is not the server's"
+		}
+		return fmt.Errorf("%w: %s %s: %s (%s): %s", ErrControlToken, method, path, resp.Status, hint, strings.TrimSpace(string(body)))
 	}
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(body)))

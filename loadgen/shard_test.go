@@ -116,9 +116,11 @@ func TestShardsShareOneScheduleAndMerge(t *testing.T) {
 	})
 
 	const shards, clients = 2, 60
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // a hang guard
 	defer cancel()
-	startAt := time.Now().Add(2 * time.Second)
+	// The agreed start leaves each shard StartAt-ShardMargin to connect
+	// its 30 clients: generous on a busy core under -race, as the drain is.
+	startAt := time.Now().Add(ShardMargin + 3*time.Second)
 	runs := make([]results.Run, shards)
 	errs := make([]error, shards)
 	var wg sync.WaitGroup
@@ -132,7 +134,7 @@ func TestShardsShareOneScheduleAndMerge(t *testing.T) {
 				// Events at 0, 50, …, 950 ms: the 300 ms warm-up
 				// boundary falls on one, on the server's clock.
 				Duration: 700 * time.Millisecond,
-				Drain:    5 * time.Second,
+				Drain:    hangGuard,
 				Shard:    &ShardConfig{Index: i, Count: shards, StartAt: startAt, Starter: i == 0},
 			})
 		})
@@ -219,8 +221,13 @@ func TestEstimateClock(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Logf("offset %v ± %v", time.Duration(c.OffsetNS), time.Duration(c.ErrorNS))
-			if c.ErrorNS <= 0 || c.ErrorNS > int64(100*time.Millisecond) {
-				t.Fatalf("error bound %v", time.Duration(c.ErrorNS))
+			// The bound is about one round trip; only a machine that
+			// stalled for over a second between two probes in every round
+			// could leave it as wide as one Date header's resolution
+			// (±500 ms), which the method exists to beat: a hang guard,
+			// not a measurement.
+			if c.ErrorNS <= 0 || c.ErrorNS >= int64(500*time.Millisecond) {
+				t.Fatalf("error bound %v: no better than one Date header's ±500ms (hung, or the method is broken)", time.Duration(c.ErrorNS))
 			}
 			if d := c.OffsetNS - int64(ahead); d < -c.ErrorNS || d > c.ErrorNS {
 				t.Fatalf("offset %v ± %v does not hold %v", time.Duration(c.OffsetNS), time.Duration(c.ErrorNS), ahead)

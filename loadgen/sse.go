@@ -26,6 +26,10 @@ var (
 	ErrSSEContentType = errors.New("loadgen: sse: response is not text/event-stream")
 	ErrSSERedirects   = errors.New("loadgen: sse: too many redirects")
 	ErrSSEURL         = errors.New("loadgen: sse: not an http or https URL")
+	// ErrSSENoContent comes with ErrSSEStatus for a 204 No Content answer,
+	// which the SSE standard singles out as the way a server tells an
+	// EventSource to stop reconnecting.
+	ErrSSENoContent = errors.New("204 No Content: the server asks the client to stop reconnecting")
 
 	// errSSEIdle ends a connection that was silent for ReadTimeout; the
 	// EventSource reconnects.
@@ -64,6 +68,12 @@ type EventSource struct {
 	// text/event-stream). OnDisconnect is called when an attempt ends while
 	// ctx has not, before the reconnection delay.
 	OnAttempt, OnConnect, OnDisconnect func()
+	// OnRetry, if set, is called when an attempt or a stream ends in a way
+	// the EventSource retries (a network error, a header over
+	// MaxResponseHeaderBytes, a stream silent for ReadTimeout, the end of
+	// the stream), with what ended it and the delay before the next
+	// attempt, after OnDisconnect.
+	OnRetry func(err error, delay time.Duration)
 	// OnEvent, if set, is called with every dispatched event; the event's
 	// slices are valid only during the call. An error ends Run, which
 	// returns it.
@@ -72,9 +82,9 @@ type EventSource struct {
 
 // Run connects and dispatches until ctx ends, and then returns nil. It
 // returns an error, without reconnecting, for a response that is not 200
-// text/event-stream, too many redirects, a line or event longer than
-// DefaultSSEMaxSize, or an error from OnEvent. No goroutine it starts
-// outlives it.
+// text/event-stream (ErrSSEStatus, with ErrSSENoContent for a 204), too
+// many redirects, a line or event longer than DefaultSSEMaxSize, or an
+// error from OnEvent. No goroutine it starts outlives it.
 func (es *EventSource) Run(ctx context.Context) error {
 	u, err := parseSSEURL(es.URL)
 	if err != nil {
@@ -106,6 +116,9 @@ func (es *EventSource) Run(ctx context.Context) error {
 		if d, ok := s.p.Retry(); ok {
 			delay = d
 		}
+		if es.OnRetry != nil {
+			es.OnRetry(err, delay)
+		}
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
@@ -133,6 +146,7 @@ type sseStream struct {
 	o  Options
 	p  *SSEParser
 	br *bufio.Reader
+	hc headerConn // bounds the response header; br reads through it
 }
 
 // connect makes one connection attempt, following redirects, and streams
@@ -164,7 +178,7 @@ func (s *sseStream) request(ctx context.Context, u *url.URL) (next *url.URL, rec
 	}
 	raw, err := s.o.Dial(ctx, "tcp", addr)
 	if err != nil {
-		return nil, true, fmt.Errorf("dial %s: %w", addr, err)
+		return nil, true, fmt.Errorf("dial %s: %w", addr, dialError{err})
 	}
 	// Closing the connection is how a read blocked on it learns that ctx
 	// ended. AfterFunc runs the close on a goroutine of its own, so when
@@ -209,21 +223,28 @@ func (s *sseStream) request(ctx context.Context, u *url.URL) (next *url.URL, rec
 	req.Header.Set("Accept", "text/event-stream")
 	req.Header.Set("Cache-Control", "no-cache")
 	if id := s.p.LastEventID(); len(id) > 0 {
-		req.Header.Set("Last-Event-ID", string(id))
+		// A browser sends the id it decoded, encoded again as UTF-8.
+		req.Header.Set("Last-Event-ID", DecodeUTF8(id))
 	}
 	if err := req.Write(conn); err != nil {
 		return nil, true, fmt.Errorf("write request to %s: %w", addr, err)
 	}
-	s.br.Reset(conn)
+	// The header is read through a limit, lifted once it has been read:
+	// the stream is parsed in place, with limits of its own.
+	s.hc = headerConn{Conn: conn, left: MaxResponseHeaderBytes}
+	s.br.Reset(&s.hc)
 	resp, err := http.ReadResponse(s.br, req)
 	if err != nil {
-		return nil, true, fmt.Errorf("read response from %s: %w", addr, err)
+		return nil, true, fmt.Errorf("read response from %s: %w", addr, s.hc.headerErr(err))
 	}
+	s.hc.lift()
 	// The body is never closed: Close on a body from ReadResponse reads it
 	// to the end, which for an event stream is never. Closing the connection
 	// (deferred above) is what ends it.
 	switch resp.StatusCode {
 	case http.StatusOK:
+	case http.StatusNoContent:
+		return nil, false, fmt.Errorf("%w: %w (from %s)", ErrSSEStatus, ErrSSENoContent, u.Redacted())
 	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther,
 		http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
 		loc, err := resp.Location()
@@ -322,13 +343,22 @@ func newSSEClient(base string, t *Tracker, o Options) (Client, error) {
 		OnAttempt:    t.Attempt,
 		OnConnect:    t.Connected,
 		OnDisconnect: t.Disconnected,
+		OnRetry:      func(err error, _ time.Duration) { t.Fail(err) },
 		OnEvent:      c.dispatch,
 	}
 	return c, nil
 }
 
-// Run implements Client.
-func (c *sseClient) Run(ctx context.Context) error { return c.es.Run(ctx) }
+// Run implements Client. Every attempt or stream that ends while ctx has
+// not is counted as a failure of its kind: the ones the EventSource retries
+// through OnRetry, the one it gives up on here.
+func (c *sseClient) Run(ctx context.Context) error {
+	err := c.es.Run(ctx)
+	if err != nil {
+		c.t.Fail(err)
+	}
+	return err
+}
 
 // dispatch accounts for one event. It never fails: a message that is neither
 // an event nor a gap signal is counted as malformed, and the stream goes on.

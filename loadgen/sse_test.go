@@ -19,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/pushbench/pushbench/event"
+	"github.com/pushbench/pushbench/results"
 )
 
 // sseNoLeaks fails the test if it leaves goroutines behind. Call it first:
@@ -69,7 +70,7 @@ func sseSend(w http.ResponseWriter, parts ...string) bool {
 }
 
 // runSSE runs c until the returned stop is called; stop cancels, waits for
-// Run and returns its error. Run must return within a second of the cancel.
+// Run and returns its error, failing the test if Run hangs.
 func runSSE(t *testing.T, c Client) (stop func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -82,8 +83,8 @@ func runSSE(t *testing.T, c Client) (stop func() error) {
 			cancel()
 			select {
 			case err = <-errc:
-			case <-time.After(time.Second):
-				t.Fatal("Run did not return within 1s of the cancel")
+			case <-time.After(hangGuard):
+				t.Fatalf("Run did not return within %v of the cancel: hung", hangGuard)
 			}
 		})
 		return err
@@ -94,10 +95,10 @@ func runSSE(t *testing.T, c Client) (stop func() error) {
 
 func sseWaitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(hangGuard)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+			t.Fatalf("still waiting for %s after %v: hung", what, hangGuard)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
@@ -189,7 +190,9 @@ func TestSSEClientReconnectsWithLastEventID(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatalf("Run = %v", err)
 	}
-	if got, want := tr.Counts(14), (Counts{Expected: 4, Delivered: 4, Attempts: 2, Connects: 2}); got != want {
+	// The first stream's end is the one failure: closed by the server.
+	want := Counts{Expected: 4, Delivered: 4, Attempts: 2, Connects: 2, Errors: results.Errors{Closed: 1}}
+	if got := tr.Counts(14); got != want {
 		t.Fatalf("counts %+v\nwant %+v", got, want)
 	}
 	if n := conns.Load(); n != 2 {
@@ -221,14 +224,14 @@ func TestSSEClientFailsConnection(t *testing.T) {
 			tr := NewTracker(0, nil, 0)
 			c := newTestSSEClient(t, srv.URL, tr, &Options{SSERetry: time.Millisecond})
 			// A client that reconnected instead of failing would run until
-			// this timeout and return nil.
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			// this hang guard and return nil.
+			ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
 			defer cancel()
 			err := c.Run(ctx)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("Run = %v, want %v", err, tc.want)
 			}
-			if got, want := tr.Counts(0), (Counts{Attempts: 1}); got != want || conns.Load() != 1 {
+			if got, want := tr.Counts(0), (Counts{Attempts: 1, Errors: results.Errors{Status: 1}}); got != want || conns.Load() != 1 {
 				t.Fatalf("counts %+v over %d connections, want %+v over 1", got, conns.Load(), want)
 			}
 		})
@@ -289,9 +292,13 @@ func TestSSEClientReadTimeout(t *testing.T) {
 		}
 	})
 	t.Run("heartbeats keep it alive", func(t *testing.T) {
+		// A longer timeout than above, ten heartbeats to it: only a stall
+		// of most of a second could make the client give up, which the
+		// race detector on a busy core does not cause.
+		const timeout = time.Second
 		sseNoLeaks(t)
 		srv, conns := sseServer(t, func(w http.ResponseWriter, r *http.Request, conn int) {
-			tick := time.NewTicker(timeout / 5)
+			tick := time.NewTicker(timeout / 10)
 			defer tick.Stop()
 			for sseSend(w, ": hb\n") {
 				select {
@@ -303,12 +310,12 @@ func TestSSEClientReadTimeout(t *testing.T) {
 		})
 		tr := NewTracker(0, nil, 0)
 		stop := runSSE(t, newTestSSEClient(t, srv.URL, tr, &Options{ReadTimeout: timeout, SSERetry: time.Millisecond}))
-		time.Sleep(5 * timeout)
+		time.Sleep(3 * timeout)
 		if err := stop(); err != nil {
 			t.Fatalf("Run = %v", err)
 		}
 		if n := conns.Load(); n != 1 {
-			t.Fatalf("%d connections over %v of heartbeats every %v, want 1", n, 5*timeout, timeout/5)
+			t.Fatalf("%d connections over %v of heartbeats every %v, want 1", n, 3*timeout, timeout/10)
 		}
 	})
 }
@@ -392,7 +399,7 @@ func TestSSEClientFollowsRedirects(t *testing.T) {
 	if n := hops.Load(); n != 2 {
 		t.Fatalf("original URL requested %d times, want 2", n)
 	}
-	if got, want := tr.Counts(2), (Counts{Expected: 2, Delivered: 2, Attempts: 2, Connects: 2}); got != want {
+	if got, want := tr.Counts(2), (Counts{Expected: 2, Delivered: 2, Attempts: 2, Connects: 2, Errors: results.Errors{Closed: 1}}); got != want {
 		t.Fatalf("counts %+v\nwant %+v", got, want)
 	}
 }
@@ -420,7 +427,7 @@ func TestEventSourceTLSAndStop(t *testing.T) {
 			return nil
 		},
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
 	defer cancel()
 	if err := es.Run(ctx); !errors.Is(err, errEnough) {
 		t.Fatalf("Run = %v, want the error OnEvent returned", err)
@@ -436,5 +443,91 @@ func TestEventSourceRejectsURL(t *testing.T) {
 		if err := es.Run(context.Background()); !errors.Is(err, ErrSSEURL) {
 			t.Errorf("%q: Run = %v, want %v", u, err, ErrSSEURL)
 		}
+	}
+}
+
+// A 204 is the standard's "stop reconnecting": Run gives up at once with
+// ErrSSENoContent, still an ErrSSEStatus.
+func TestEventSourceStopsOn204(t *testing.T) {
+	sseNoLeaks(t)
+	srv, conns := sseServer(t, func(w http.ResponseWriter, r *http.Request, conn int) {
+		w.WriteHeader(http.StatusNoContent)
+	})
+	retried := 0
+	es := &EventSource{URL: srv.URL + "/sse", Options: &Options{SSERetry: time.Millisecond},
+		OnRetry: func(error, time.Duration) { retried++ }}
+	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+	defer cancel()
+	err := es.Run(ctx)
+	if !errors.Is(err, ErrSSENoContent) || !errors.Is(err, ErrSSEStatus) {
+		t.Fatalf("Run = %v, want ErrSSENoContent and ErrSSEStatus", err)
+	}
+	if conns.Load() != 1 || retried != 0 {
+		t.Fatalf("%d connections, %d retries; want 1 and none", conns.Load(), retried)
+	}
+}
+
+// OnRetry hears of every attempt the EventSource retries, with what ended
+// it and the delay the stream asked for.
+func TestEventSourceOnRetry(t *testing.T) {
+	sseNoLeaks(t)
+	srv, _ := sseServer(t, func(w http.ResponseWriter, r *http.Request, conn int) {
+		switch conn {
+		case 1:
+			sseSend(w, "retry: 7\n\n") // and the stream ends
+		case 2:
+			sseSend(w) // then silence, past the read timeout
+			<-r.Context().Done()
+		default:
+			if sseSend(w, "data: x\n\n") {
+				<-r.Context().Done()
+			}
+		}
+	})
+	type retry struct {
+		err   error
+		delay time.Duration
+	}
+	var retries []retry
+	errEnough := errors.New("enough")
+	es := &EventSource{
+		URL:     srv.URL + "/sse",
+		Options: &Options{ReadTimeout: 50 * time.Millisecond},
+		OnRetry: func(err error, d time.Duration) { retries = append(retries, retry{err, d}) },
+		OnEvent: func(SSEEvent) error { return errEnough },
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+	defer cancel()
+	if err := es.Run(ctx); !errors.Is(err, errEnough) {
+		t.Fatalf("Run = %v", err)
+	}
+	if len(retries) != 2 || classify(retries[0].err) != FailClosed || classify(retries[1].err) != FailTimeout ||
+		retries[0].delay != 7*time.Millisecond || retries[1].delay != 7*time.Millisecond {
+		t.Fatalf("retries %+v, want the stream's end and then its silence, each followed by 7ms", retries)
+	}
+}
+
+// The Last-Event-ID an EventSource sends is the id as a browser decoded it,
+// encoded again as UTF-8: an invalid sequence is one U+FFFD per maximal
+// subpart.
+func TestEventSourceSendsTheDecodedLastEventID(t *testing.T) {
+	sseNoLeaks(t)
+	ids := make(chan string, 2)
+	srv, _ := sseServer(t, func(w http.ResponseWriter, r *http.Request, conn int) {
+		ids <- r.Header.Get("Last-Event-ID")
+		if conn == 1 {
+			sseSend(w, "retry: 1\nid: [\xF0\x9F\x98]\xE0\x80\ndata: x\n\n")
+			return
+		}
+		<-r.Context().Done()
+	})
+	tr := NewTracker(0, nil, 0)
+	stop := runSSE(t, newTestSSEClient(t, srv.URL, tr, nil))
+	first, second := <-ids, <-ids
+	if err := stop(); err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	if want := "[\uFFFD]\uFFFD\uFFFD"; first != "" || second != want {
+		t.Fatalf("Last-Event-ID %q then %q, want none then %q", first, second, want)
 	}
 }

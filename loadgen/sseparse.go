@@ -54,9 +54,14 @@ type SSEEvent struct {
 // the WHATWG HTML "Interpreting an event stream" rules exactly.
 //
 // It works on bytes, not decoded text: every byte the rules look at (CR,
-// LF, ':', ' ', NUL, digits) is ASCII and never part of a multi-byte UTF-8
-// sequence, so the result is the same, except that invalid UTF-8 is passed
-// through rather than replaced with U+FFFD.
+// LF, ':', ' ', NUL, digits) is ASCII, and the standard's UTF-8 decoder
+// never makes an ASCII byte part of a multi-byte sequence or of a replaced
+// subpart (a sequence cut short by one ends before it), so decoding commutes
+// with splitting at ASCII bytes: decoding each field's bytes with DecodeUTF8
+// gives exactly the strings a browser dispatches, invalid UTF-8 included.
+// Whoever presents a field as text decodes it (tail, and the Last-Event-ID
+// an EventSource sends); the load generator's accounting reads the data as
+// ASCII JSON and never pays for decoding.
 //
 // It allocates nothing per line or per event once its buffers have grown to
 // the stream's sizes: lines are parsed in place in the read buffer, and only

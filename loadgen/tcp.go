@@ -82,7 +82,7 @@ func tcpAddr(base string) (string, error) {
 // ErrTCPRefused or ErrTCPLineTooLong when the server's answer would only be
 // repeated.
 func (c *tcpClient) Run(ctx context.Context) error {
-	return reconnect(ctx, c.o, c.session, func(err error) bool {
+	return reconnect(ctx, c.o, c.t, c.session, func(err error) bool {
 		return errors.Is(err, ErrTCPRefused) || errors.Is(err, ErrTCPLineTooLong)
 	})
 }
@@ -94,7 +94,7 @@ func (c *tcpClient) session(ctx context.Context) (delivered bool, err error) {
 	c.t.Attempt()
 	conn, err := c.o.Dial(ctx, "tcp", c.addr)
 	if err != nil {
-		return false, err
+		return false, dialError{err}
 	}
 	// Closing the connection is how a blocked read learns that ctx ended.
 	stop := watchCtx(ctx, func() { _ = conn.Close() })

@@ -156,9 +156,9 @@ func TestTCPDeliversEveryEventOnce(t *testing.T) {
 			o := tcpOptions()
 			o.ReadBuffer, o.Observe = readBuffer, observe
 			r := start(t, newTCP(t, f.base, tr, o))
-			waitFor(t, 5*time.Second, "the first events", func() bool { return tr.Cursor() == 100 })
+			waitFor(t, "the first events", func() bool { return tr.Cursor() == 100 })
 			f.publish(t, 1000, 37)
-			waitFor(t, 5*time.Second, "every event", func() bool { return tr.Cursor() == 1000 })
+			waitFor(t, "every event", func() bool { return tr.Cursor() == 1000 })
 			if err := r.stop(t); err != nil {
 				t.Fatalf("Run = %v, want nil after cancel", err)
 			}
@@ -183,27 +183,27 @@ func TestTCPResumesAcrossDrops(t *testing.T) {
 	o := tcpOptions()
 	o.Observe = observe
 	r := start(t, newTCP(t, f.base, tr, o))
-	waitFor(t, 5*time.Second, "the connection", func() bool { return f.srv.Stats().Active == 1 })
+	waitFor(t, "the connection", func() bool { return f.srv.Stats().Active == 1 })
 
 	// Once between bursts, so some events are published while the client
 	// is away; then in the middle of the flow, so a connection can end
 	// halfway through a line.
 	f.publish(t, 100, 10)
-	waitFor(t, 5*time.Second, "the first burst", func() bool { return tr.Cursor() == 100 })
+	waitFor(t, "the first burst", func() bool { return tr.Cursor() == 100 })
 	f.drop()
 	f.publish(t, 200, 10)
-	waitFor(t, 5*time.Second, "the second burst", func() bool { return tr.Cursor() == 200 })
+	waitFor(t, "the second burst", func() bool { return tr.Cursor() == 200 })
 	for to := uint64(300); to <= 3000; to += 100 {
 		f.publish(t, to, 25)
 		if to%500 == 0 {
 			streams := f.srv.Stats().Total
 			f.drop()
 			f.publish(t, to+50, 25) // while the client is away
-			waitFor(t, 5*time.Second, "the client to reconnect", func() bool { return f.srv.Stats().Total > streams })
+			waitFor(t, "the client to reconnect", func() bool { return f.srv.Stats().Total > streams })
 		}
 	}
 	head := f.hub.Head()
-	waitFor(t, 5*time.Second, "every event", func() bool { return tr.Cursor() == head })
+	waitFor(t, "every event", func() bool { return tr.Cursor() == head })
 	if err := r.stop(t); err != nil {
 		t.Fatalf("Run = %v, want nil after cancel", err)
 	}
@@ -235,7 +235,7 @@ func TestTCPGap(t *testing.T) {
 	f.publish(t, 20, 20)
 	tr := NewTracker(0, nil, 0)
 	r := start(t, newTCP(t, f.base, tr, tcpOptions()))
-	waitFor(t, 5*time.Second, "the events still held", func() bool { return tr.Cursor() == 20 })
+	waitFor(t, "the events still held", func() bool { return tr.Cursor() == 20 })
 	if err := r.stop(t); err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +251,7 @@ func TestTCPGivesUpWhenRefused(t *testing.T) {
 	f.publish(t, 5, 5)
 	tr := NewTracker(9, nil, 0) // ahead of the stream
 	r := start(t, newTCP(t, f.base, tr, tcpOptions()))
-	err := r.wait(t, 5*time.Second)
+	err := r.wait(t)
 	if !errors.Is(err, ErrTCPRefused) || !strings.Contains(err.Error(), "cursor 9, head 5") {
 		t.Fatalf("Run = %v, want ErrTCPRefused naming the cursor", err)
 	}
@@ -309,7 +309,7 @@ func TestTCPMalformedAndOverlongLines(t *testing.T) {
 	o := tcpOptions()
 	o.ReadBuffer = 64
 	r := start(t, newTCP(t, addr, tr, o))
-	if err := r.wait(t, 5*time.Second); !errors.Is(err, ErrTCPLineTooLong) {
+	if err := r.wait(t); !errors.Is(err, ErrTCPLineTooLong) {
 		t.Fatalf("Run = %v, want ErrTCPLineTooLong", err)
 	}
 	if c := tr.Counts(2); c.Delivered != 2 || c.Malformed != 3 || c.Gaps != 0 {
@@ -324,7 +324,7 @@ func TestTCPErrorLine(t *testing.T) {
 	})
 	tr := NewTracker(0, nil, 0)
 	r := start(t, newTCP(t, addr, tr, tcpOptions()))
-	if err := r.wait(t, 5*time.Second); !errors.Is(err, ErrTCPRefused) || !strings.Contains(err.Error(), `"go away"`) {
+	if err := r.wait(t); !errors.Is(err, ErrTCPRefused) || !strings.Contains(err.Error(), `"go away"`) {
 		t.Fatalf("Run = %v, want ErrTCPRefused with the reason", err)
 	}
 	if c := tr.Counts(1); c.Delivered != 1 || c.Attempts != 1 {
@@ -354,7 +354,7 @@ func TestTCPReadTimeout(t *testing.T) {
 	o := tcpOptions()
 	o.ReadTimeout = timeout
 	r := start(t, newTCP(t, addr, tr, o))
-	waitFor(t, 5*time.Second, "two reconnections", func() bool {
+	waitFor(t, "two reconnections", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(arrived) >= 3
@@ -380,11 +380,11 @@ func TestTCPCancel(t *testing.T) {
 		f := startTCPFloor(t, nil)
 		tr := NewTracker(0, nil, 0)
 		r := start(t, newTCP(t, f.base, tr, tcpOptions()))
-		waitFor(t, 5*time.Second, "the connection", func() bool { return f.srv.Stats().Active == 1 })
+		waitFor(t, "the connection", func() bool { return f.srv.Stats().Active == 1 })
 		if err := r.stop(t); err != nil {
 			t.Fatalf("Run = %v, want nil", err)
 		}
-		waitFor(t, 5*time.Second, "the server to see the client leave", func() bool {
+		waitFor(t, "the server to see the client leave", func() bool {
 			f.publish(t, f.hub.Head()+1, 1) // a write is how the server notices
 			return f.srv.Stats().Active == 0
 		})
@@ -403,7 +403,7 @@ func TestTCPCancel(t *testing.T) {
 		o := tcpOptions()
 		o.BackoffMin, o.BackoffMax = time.Hour, time.Hour
 		r := start(t, newTCP(t, addr, tr, o))
-		waitFor(t, 5*time.Second, "the first attempt", func() bool { return tr.attempts.Load() == 1 })
+		waitFor(t, "the first attempt", func() bool { return tr.attempts.Load() == 1 })
 		if err := r.stop(t); err != nil {
 			t.Fatalf("Run = %v, want nil", err)
 		}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/pushbench/pushbench/event"
+	"github.com/pushbench/pushbench/results"
 )
 
 // Tracker is one client's account of the stream: which events it got, how
@@ -36,6 +37,7 @@ type Tracker struct {
 	polls     atomic.Uint64
 	empty     atomic.Uint64
 	malformed atomic.Uint64
+	failed    failures
 
 	// Recovery account (see recovery.go), kept by the client's goroutine.
 	// up may be read from any goroutine, for timelines.
@@ -187,6 +189,12 @@ func (t *Tracker) Poll(empty bool) {
 // a protocol error and is reported, never silently ignored.
 func (t *Tracker) Malformed() { t.malformed.Add(1) }
 
+// Fail counts a connection attempt that failed, or a connection that
+// ended, while the client still meant to run, as the kind of failure err
+// is. A client calls it once per such attempt or connection, never when its
+// context ended.
+func (t *Tracker) Fail(err error) { t.failed[classify(err)].Add(1) }
+
 // Counts is the account of one client, or the sum over many.
 type Counts struct {
 	// Expected is the number of events the client should have received.
@@ -211,6 +219,9 @@ type Counts struct {
 	// Polls and EmptyPolls count answered polls and those with no events.
 	Polls      uint64 `json:"polls"`
 	EmptyPolls uint64 `json:"empty_polls"`
+	// Errors counts failed attempts and ended connections by kind (see
+	// Tracker.Fail).
+	Errors results.Errors `json:"errors,omitzero"`
 }
 
 // Add sums c and o.
@@ -228,6 +239,7 @@ func (c Counts) Add(o Counts) Counts {
 		Connects:   c.Connects + o.Connects,
 		Polls:      c.Polls + o.Polls,
 		EmptyPolls: c.EmptyPolls + o.EmptyPolls,
+		Errors:     c.Errors.Add(o.Errors),
 	}
 }
 
@@ -246,6 +258,7 @@ func (t *Tracker) Counts(head uint64) Counts {
 		Connects:   t.connects.Load(),
 		Polls:      t.polls.Load(),
 		EmptyPolls: t.empty.Load(),
+		Errors:     t.failed.errors(),
 	}
 	if head > t.start {
 		c.Expected = head - t.start

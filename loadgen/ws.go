@@ -175,7 +175,7 @@ func newWSClient(base string, t *Tracker, o Options) (Client, error) {
 // as Backoff says. It returns nil when ctx ends, or an ErrWSRejected or
 // ErrWSProtocol error when the server leaves nothing to retry.
 func (c *wsClient) Run(ctx context.Context) error {
-	return reconnect(ctx, c.o, c.session, func(err error) bool {
+	return reconnect(ctx, c.o, c.t, c.session, func(err error) bool {
 		return errors.Is(err, ErrWSRejected) || errors.Is(err, ErrWSProtocol)
 	})
 }
@@ -184,7 +184,9 @@ func (c *wsClient) Run(ctx context.Context) error {
 // between sessions with exponential backoff and o.Jitter. The backoff
 // resets after a session that delivered something, so a client that was
 // streaming reconnects quickly while one facing a dead server backs off.
-func reconnect(ctx context.Context, o Options, session func(context.Context) (bool, error), permanent func(error) bool) error {
+// Every session that ends while ctx has not is counted in t as a failure of
+// its kind.
+func reconnect(ctx context.Context, o Options, t *Tracker, session func(context.Context) (bool, error), permanent func(error) bool) error {
 	b := Backoff{Min: o.BackoffMin, Max: o.BackoffMax, Jitter: o.Jitter}
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -192,6 +194,9 @@ func reconnect(ctx context.Context, o Options, session func(context.Context) (bo
 		delivered, err := session(ctx)
 		if ctx.Err() != nil {
 			return nil
+		}
+		if err != nil {
+			t.Fail(err)
 		}
 		if permanent(err) {
 			return err
@@ -266,12 +271,17 @@ func (c *wsClient) connect(ctx context.Context) (conn *websocket.Conn, stop func
 // connection exists, because gorilla's handshake watches only its deadline,
 // not ctx; once the handshake is done it sends a close frame before closing,
 // as a page being closed does.
+//
+// gorilla reads the handshake's answer with http.ReadResponse, which has no
+// bound of its own: it reads through a headerConn, whose limit is lifted
+// once the handshake is done. The connection keeps the wrapper, one
+// predictable branch per read.
 func (c *wsClient) handshake(ctx context.Context) (conn *websocket.Conn, stop func() bool, err error) {
 	dctx, cancel := context.WithTimeout(ctx, c.o.ReadTimeout)
 	defer cancel()
 	nc, err := c.o.Dial(dctx, "tcp", c.addr)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, dialError{err}
 	}
 	var ws atomic.Pointer[websocket.Conn]
 	stop = watchCtx(ctx, func() {
@@ -284,12 +294,14 @@ func (c *wsClient) handshake(ctx context.Context) (conn *websocket.Conn, stop fu
 		}
 		_ = nc.Close() // unblocks the reader; a second close is harmless
 	})
+	hc := newHeaderConn(nc)
 	d := c.dialer
-	d.NetDialContext = func(context.Context, string, string) (net.Conn, error) { return nc, nil }
+	d.NetDialContext = func(context.Context, string, string) (net.Conn, error) { return hc, nil }
 	conn, resp, err := d.DialContext(ctx, c.prefix+strconv.FormatUint(c.t.Cursor(), 10), nil)
 	if err != nil {
-		return nil, stop, handshakeError(err, resp)
+		return nil, stop, handshakeError(hc.headerErr(err), resp)
 	}
+	hc.lift()
 	ws.Store(conn)
 	return conn, stop, nil
 }
@@ -358,6 +370,36 @@ func (c *wsClient) touch(ctx context.Context, conn *websocket.Conn, now time.Tim
 	return ctx.Err()
 }
 
+// DialWS opens one WebSocket connection to target (a ws or wss URL) with
+// the WebSocket client's bounds: the handshake answer's header at most
+// MaxResponseHeaderBytes (ErrHeaderTooLarge past it) and every message at
+// most WSReadLimit (reads past it fail with websocket.ErrReadLimit). The
+// handshake must finish within timeout. resp is the handshake's answer,
+// when there was one. It is for single connections, as tail's; a Client
+// makes its own.
+func DialWS(ctx context.Context, target string, timeout time.Duration) (conn *websocket.Conn, resp *http.Response, err error) {
+	var hc *headerConn
+	d := websocket.Dialer{
+		Proxy:            http.ProxyFromEnvironment,
+		HandshakeTimeout: timeout,
+		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			hc = newHeaderConn(c)
+			return hc, nil
+		},
+	}
+	conn, resp, err = d.DialContext(ctx, target, nil)
+	if err != nil {
+		return nil, resp, hc.headerErr(err)
+	}
+	hc.lift()
+	conn.SetReadLimit(WSReadLimit)
+	return conn, resp, nil
+}
+
 // handshakeError classifies a failed dial or handshake.
 func handshakeError(err error, resp *http.Response) error {
 	if !errors.Is(err, websocket.ErrBadHandshake) || resp == nil {
@@ -369,7 +411,7 @@ func handshakeError(err error, resp *http.Response) error {
 		body = []byte("(body unreadable: " + rerr.Error() + ")")
 	}
 	if resp.StatusCode >= 500 {
-		return fmt.Errorf("loadgen: websocket handshake: %s: %q", resp.Status, bytes.TrimSpace(body))
+		return fmt.Errorf("loadgen: websocket handshake: %w: %s: %q", errServerStatus, resp.Status, bytes.TrimSpace(body))
 	}
 	return fmt.Errorf("%w: %s: %q", ErrWSRejected, resp.Status, bytes.TrimSpace(body))
 }
@@ -377,7 +419,7 @@ func handshakeError(err error, resp *http.Response) error {
 // closeError marks the read errors that end the client.
 func closeError(err error) error {
 	if errors.Is(err, websocket.ErrReadLimit) {
-		return fmt.Errorf("%w: message longer than %d bytes", ErrWSProtocol, WSReadLimit)
+		return fmt.Errorf("%w: message longer than %d bytes (%w)", ErrWSProtocol, WSReadLimit, err)
 	}
 	if websocket.IsCloseError(err,
 		websocket.CloseProtocolError,

@@ -114,6 +114,7 @@ func MergeRuns(shards []Run) (Run, error) {
 	m.Clients = 0
 	m.EventsExpected, m.EventsDelivered, m.Lost, m.Duplicates, m.Reordered = 0, 0, 0, 0, 0
 	m.Gaps, m.GapMissed, m.Malformed = 0, 0, 0
+	m.Errors = Errors{}
 	m.DeliveriesPerSec = 0
 	m.Connections = Connections{}
 	m.Wire = Wire{}
@@ -143,6 +144,7 @@ func MergeRuns(shards []Run) (Run, error) {
 		m.Gaps += r.Gaps
 		m.GapMissed += r.GapMissed
 		m.Malformed += r.Malformed
+		m.Errors = m.Errors.Add(r.Errors)
 		m.SlowDisconnects = max(m.SlowDisconnects, r.SlowDisconnects)
 		m.DeliveriesPerSec += r.DeliveriesPerSec
 

@@ -5,6 +5,7 @@ package results
 
 import (
 	"fmt"
+	"strings"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 )
@@ -45,8 +46,14 @@ type Run struct {
 	GapMissed uint64 `json:"gap_missed"`
 	// Malformed counts messages that were neither an event nor a gap.
 	Malformed uint64 `json:"malformed"`
-	// SlowDisconnects is how many subscribers the server cut off for lagging.
+	// SlowDisconnects is how many streams the server ended for a slow
+	// client, summed over its transports: cut off by the hub for lagging,
+	// or a write that missed its deadline.
 	SlowDisconnects uint64 `json:"slow_disconnects"`
+	// Errors counts the clients' failed connection attempts and ended
+	// connections by kind; absent when there were none (and in files
+	// written before it existed).
+	Errors Errors `json:"errors,omitzero"`
 
 	// LatencyNS is delivery latency, scheduled publish time to arrival,
 	// over every delivery of every client.
@@ -80,6 +87,72 @@ type Run struct {
 	// merged from them, one entry per shard in index order.
 	Shard  *Shard  `json:"shard,omitempty"`
 	Shards []Shard `json:"shards,omitempty"`
+}
+
+// Errors counts, by kind, the client connection attempts that failed and
+// the connections that ended while the clients still meant to run. Every
+// such attempt or connection counts once, under the first kind that fits,
+// in the order of the fields. Kinds are snake_case in results.json.
+type Errors struct {
+	// HeaderTooLarge is responses whose header ran past the clients'
+	// bound (loadgen.MaxResponseHeaderBytes).
+	HeaderTooLarge uint64 `json:"header_too_large,omitempty"`
+	// TooLong is messages, lines, events or poll answers longer than the
+	// clients' limits.
+	TooLong uint64 `json:"too_long,omitempty"`
+	// Connect is connections that could not be opened: refused,
+	// unreachable, or not within the connect timeout.
+	Connect uint64 `json:"connect,omitempty"`
+	// Status is answers the client does not stream from: a 4xx or 5xx, an
+	// SSE answer that is not 200 text/event-stream, a refused handshake.
+	Status uint64 `json:"status,omitempty"`
+	// Timeout is connections silent for the clients' read timeout.
+	Timeout uint64 `json:"timeout,omitempty"`
+	// Closed is connections the server closed or reset, a stream's end
+	// included.
+	Closed uint64 `json:"closed,omitempty"`
+	// Protocol is anything else: an answer that breaks HTTP, TLS,
+	// WebSocket or the transport's framing.
+	Protocol uint64 `json:"protocol,omitempty"`
+}
+
+// Add sums e and o.
+func (e Errors) Add(o Errors) Errors {
+	return Errors{
+		HeaderTooLarge: e.HeaderTooLarge + o.HeaderTooLarge,
+		TooLong:        e.TooLong + o.TooLong,
+		Connect:        e.Connect + o.Connect,
+		Status:         e.Status + o.Status,
+		Timeout:        e.Timeout + o.Timeout,
+		Closed:         e.Closed + o.Closed,
+		Protocol:       e.Protocol + o.Protocol,
+	}
+}
+
+// Total is the number of failures of every kind.
+func (e Errors) Total() uint64 {
+	return e.HeaderTooLarge + e.TooLong + e.Connect + e.Status + e.Timeout + e.Closed + e.Protocol
+}
+
+// String lists the kinds that occurred with their counts, as
+// "3 header_too_large, 1 closed", or "none".
+func (e Errors) String() string {
+	var parts []string
+	for _, k := range []struct {
+		n    uint64
+		name string
+	}{
+		{e.HeaderTooLarge, "header_too_large"}, {e.TooLong, "too_long"}, {e.Connect, "connect"},
+		{e.Status, "status"}, {e.Timeout, "timeout"}, {e.Closed, "closed"}, {e.Protocol, "protocol"},
+	} {
+		if k.n > 0 {
+			parts = append(parts, FormatCount(k.n)+" "+k.name)
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // Percentiles of a latency distribution, in nanoseconds.

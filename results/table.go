@@ -125,7 +125,7 @@ func runCells(fig, totals *Run, sp *Group) []string {
 		FormatRate(fig.Rate),
 		FormatBytes(float64(fig.Payload)),
 		FormatCount(totals.EventsDelivered) + "/" + FormatCount(totals.EventsExpected),
-		FormatCount(totals.Lost), FormatCount(totals.Duplicates), FormatCount(totals.Reordered),
+		lostCell(totals), FormatCount(totals.Duplicates), FormatCount(totals.Reordered),
 		gapsCell(totals),
 		p50, FormatNS(float64(fig.LatencyNS.P90)), p99,
 		FormatNS(float64(fig.LatencyNS.P999)), FormatNS(float64(fig.LatencyNS.Max)),
@@ -135,6 +135,17 @@ func runCells(fig, totals *Run, sp *Group) []string {
 		FormatBytes(fig.Server.BytesPerConn),
 		FormatCount(totals.Connections.Established) + "/" + FormatCount(totals.Connections.Failed),
 	}
+}
+
+// lostCell shows events lost and, when there are any, the messages that
+// arrived but were not events ("3 (3 malformed)"): an event whose data is
+// not an event's JSON cannot be accounted, so it shows as lost, and the
+// table must not let that read as a network loss.
+func lostCell(r *Run) string {
+	if r.Malformed == 0 {
+		return FormatCount(r.Lost)
+	}
+	return fmt.Sprintf("%s (%s malformed)", FormatCount(r.Lost), FormatCount(r.Malformed))
 }
 
 // gapsCell shows gap signals and, when there are any, the events they
