@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -36,6 +37,7 @@ type runFlags struct {
 	readBuffer   int
 	target       string
 	control      string
+	controlToken string
 	sources      string
 	jsonFile     string
 	out          string
@@ -56,9 +58,15 @@ const (
 	envJobIndex = "JOB_COMPLETION_INDEX" // set by Kubernetes on each pod of an Indexed Job
 	envOut      = "PUSHBENCH_OUT"        // as --out
 	envTarget   = "PUSHBENCH_TARGET"     // as --target
+	// envControlToken is as --control-token: an environment variable keeps
+	// the secret out of the process list.
+	envControlToken = "PUSHBENCH_CONTROL_TOKEN"
 )
 
-func runCmd(ctx context.Context, args []string) error {
+func runCmd(ctx context.Context, args []string) error { return runTo(ctx, args, os.Stdout) }
+
+// runTo is run with its table written to w.
+func runTo(ctx context.Context, args []string, w io.Writer) error {
 	var f runFlags
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.StringVar(&f.transport, "transport", loadgen.SSE, "transport: poll, sse, ws, tcp (the plain-TCP floor), or over HTTP/2: sse-h2, poll-h2 (TLS), sse-h2c, poll-h2c (cleartext)")
@@ -73,6 +81,7 @@ func runCmd(ctx context.Context, args []string) error {
 	fs.IntVar(&f.readBuffer, "read-buffer", 0, "each client's read buffer in bytes (0: 4 KiB); longer messages still arrive whole")
 	fs.StringVar(&f.target, "target", os.Getenv(envTarget), "base URL of a running 'pushbench serve --wait-start' (default: start one as a separate process; env "+envTarget+")")
 	fs.StringVar(&f.control, "control", "", "the server's HTTP base URL for /stats and /control, when --target is its tcp:// floor (default: --target)")
+	fs.StringVar(&f.controlToken, "control-token", os.Getenv(envControlToken), "sent as 'Authorization: Bearer TOKEN' with every control request, which a server listening beyond loopback requires (env "+envControlToken+")")
 	fs.StringVar(&f.sources, "sources", "", "local addresses to spread connections over, comma-separated (default: 127.0.0.x for large counts to a loopback server, else the system's choice)")
 	fs.StringVar(&f.jsonFile, "json", "", "write the run's figures to this JSON file")
 	fs.StringVar(&f.out, "out", os.Getenv(envOut), "write DIR/results.json, for 'pushbench report' or 'report --merge' (env "+envOut+")")
@@ -89,8 +98,12 @@ func runCmd(ctx context.Context, args []string) error {
 	run, err := runOnce(ctx, f)
 	if run.Transport != "" {
 		run.Scenario = f.scenario
-		if werr := results.WriteTable(os.Stdout, []results.Run{run}); werr != nil && err == nil {
-			err = werr
+		// A run that failed before publishing has no figures: an empty
+		// table would only hide the error, which main prints.
+		if err == nil || run.EventsPublished > 0 {
+			if werr := results.WriteTable(w, []results.Run{run}); werr != nil && err == nil {
+				err = werr
+			}
 		}
 		if f.jsonFile != "" {
 			b, jerr := json.MarshalIndent(run, "", "  ")
@@ -238,14 +251,15 @@ func runOnce(ctx context.Context, f runFlags) (results.Run, error) {
 			Options:   loadgen.Options{PollInterval: f.pollInterval, ReadBuffer: f.readBuffer},
 			Sources:   src,
 		},
-		Control:  control,
-		Rate:     f.rate,
-		Burst:    f.burst,
-		Payload:  f.payload,
-		Warmup:   f.warmup,
-		Duration: f.duration,
-		Idle:     f.idle,
-		Shard:    shard,
+		Control:      control,
+		ControlToken: f.controlToken,
+		Rate:         f.rate,
+		Burst:        f.burst,
+		Payload:      f.payload,
+		Warmup:       f.warmup,
+		Duration:     f.duration,
+		Idle:         f.idle,
+		Shard:        shard,
 		// A server on another host has another clock: say how far off.
 		EstimateClock: f.target != "" && !loopback(control),
 		Progress: func(elapsed time.Duration, _ uint64) {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"net"
 	"strconv"
 	"strings"
@@ -91,5 +93,28 @@ func TestParseStartAt(t *testing.T) {
 	}
 	if _, err := parseStartAt(""); err == nil {
 		t.Fatal("no start accepted")
+	}
+}
+
+// A run that fails before it has figures prints the error (main does, from
+// what runTo returns), not an empty table.
+func TestRunPrintsNoTableWhenItFails(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := "http://" + l.Addr().String()
+	if err := l.Close(); err != nil { // nothing listens there now
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+	defer cancel()
+	var out bytes.Buffer
+	err = runTo(ctx, []string{"--target", target, "--transport", "sse", "--clients", "1", "--duration", "1s"}, &out)
+	if err == nil || !strings.Contains(err.Error(), "server stats") {
+		t.Fatalf("run = %v, want the failed /stats request", err)
+	}
+	if out.Len() != 0 {
+		t.Fatalf("run printed\n%s\nwant nothing: the run has no figures", out.String())
 	}
 }

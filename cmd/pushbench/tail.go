@@ -23,7 +23,7 @@ func init() {
 	commands["tail"] = command{"print every event one client receives, one JSON line each", tailCmd}
 }
 
-func tailCmd(ctx context.Context, args []string) error { return tail(ctx, args, os.Stdout) }
+func tailCmd(ctx context.Context, args []string) error { return tail(ctx, args, os.Stdout, os.Stderr) }
 
 // Errors that end a tail.
 var (
@@ -42,11 +42,18 @@ var (
 //
 // For SSE the URL is requested as given (any conformant stream works, not
 // only ours) and the client reconnects like a browser's EventSource; "retry"
-// appears when a retry field came since the previous event. For ws, each text
-// message is {"type":"message","data":…}. For poll, each event of our /poll
-// protocol is printed as SSE would carry it: its type, its seq as the id, and
-// its canonical JSON as the data; a gap is the "gap" event.
-func tail(ctx context.Context, args []string, w io.Writer) error {
+// appears when a retry field came since the previous event. Type, id and
+// data are decoded from UTF-8 as a browser decodes them (loadgen.DecodeUTF8),
+// so what is printed is what an EventSource dispatches, invalid bytes
+// included. A 204 No Content answer, the standard's way of saying "stop
+// reconnecting", ends the tail without an error. For ws, each text message
+// is {"type":"message","data":…}. For poll, each event of our /poll protocol
+// is printed as SSE would carry it: its type, its seq as the id, and its
+// canonical JSON as the data; a gap is the "gap" event.
+//
+// What is not an event goes to diag, one line each: every retry (what
+// failed, and when the next attempt is), and why the tail ended.
+func tail(ctx context.Context, args []string, w, diag io.Writer) error {
 	fs := flag.NewFlagSet("tail", flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: pushbench tail [flags] URL\n\nflags:\n")
@@ -57,6 +64,7 @@ func tail(ctx context.Context, args []string, w io.Writer) error {
 	lastID := fs.String("last-event-id", "", "sse: send this Last-Event-ID from the first connection on")
 	count := fs.Uint64("count", 0, "stop after printing this many events (0: until interrupted)")
 	pollInterval := fs.Duration("poll-interval", loadgen.DefaultPollInterval, "poll: pause after an answer with nothing more waiting")
+	readTimeout := fs.Duration("read-timeout", loadgen.DefaultReadTimeout, "reconnect after this long without a byte (sse), or give up on a request or handshake (poll, ws)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -75,6 +83,9 @@ func tail(ctx context.Context, args []string, w io.Writer) error {
 	if *pollInterval <= 0 {
 		return fmt.Errorf("bad --poll-interval %v: want > 0", *pollInterval)
 	}
+	if *readTimeout <= 0 {
+		return fmt.Errorf("bad --read-timeout %v: want > 0", *readTimeout)
+	}
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false) // print data as sent: <, > and & need no escaping outside HTML
 	out := &tailOut{enc: enc, count: *count}
@@ -88,12 +99,24 @@ func tail(ctx context.Context, args []string, w io.Writer) error {
 				return err
 			}
 		}
-		es := &loadgen.EventSource{URL: rawURL, LastEventID: *lastID, OnEvent: out.sse}
+		es := &loadgen.EventSource{
+			URL:         rawURL,
+			LastEventID: *lastID,
+			Options:     &loadgen.Options{ReadTimeout: *readTimeout},
+			OnEvent:     out.sse,
+			OnRetry: func(err error, delay time.Duration) {
+				fmt.Fprintf(diag, "pushbench tail: %v; reconnecting in %v\n", err, delay)
+			},
+		}
 		err = es.Run(ctx)
+		if errors.Is(err, loadgen.ErrSSENoContent) {
+			fmt.Fprintf(diag, "pushbench tail: %s answered 204 No Content, which the SSE standard defines as \"stop reconnecting\"; done\n", rawURL)
+			return nil
+		}
 	case loadgen.WS:
-		err = tailWS(ctx, rawURL, afterSet, *after, out)
+		err = tailWS(ctx, rawURL, afterSet, *after, *readTimeout, out)
 	case loadgen.Poll:
-		err = tailPoll(ctx, rawURL, *after, *pollInterval, out)
+		err = tailPoll(ctx, rawURL, *after, *pollInterval, *readTimeout, out, diag)
 	default:
 		return fmt.Errorf("%w %q (want sse, ws or poll)", loadgen.ErrUnknownTransport, *transport)
 	}
@@ -131,8 +154,8 @@ func (o *tailOut) print(l tailLine) error {
 }
 
 func (o *tailOut) sse(ev loadgen.SSEEvent) error {
-	id := string(ev.ID)
-	l := tailLine{Type: string(ev.Type), ID: &id, Data: string(ev.Data)}
+	id := loadgen.DecodeUTF8(ev.ID)
+	l := tailLine{Type: loadgen.DecodeUTF8(ev.Type), ID: &id, Data: loadgen.DecodeUTF8(ev.Data)}
 	if ev.HasRetry {
 		ms := ev.Retry.Milliseconds()
 		l.Retry = &ms
@@ -156,7 +179,9 @@ func tailWithAfter(rawURL string, after uint64) (string, error) {
 // tailWS prints the text messages of one WebSocket connection. Like a
 // browser's WebSocket it does not reconnect: the tail ends with the
 // connection, successfully if the server closed it normally or went away.
-func tailWS(ctx context.Context, rawURL string, afterSet bool, after uint64, out *tailOut) error {
+// The handshake's header and every message are bounded as the load
+// generator's are (loadgen.DialWS): past either, the tail fails.
+func tailWS(ctx context.Context, rawURL string, afterSet bool, after uint64, timeout time.Duration, out *tailOut) error {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return err
@@ -176,7 +201,7 @@ func tailWS(ctx context.Context, rawURL string, afterSet bool, after uint64, out
 			return err
 		}
 	}
-	conn, resp, err := websocket.DefaultDialer.DialContext(ctx, target, nil)
+	conn, resp, err := loadgen.DialWS(ctx, target, timeout)
 	if err != nil {
 		if resp != nil {
 			return fmt.Errorf("dial %s: %w (%s)", target, err, resp.Status)
@@ -203,7 +228,10 @@ func tailWS(ctx context.Context, rawURL string, afterSet bool, after uint64, out
 			if ctx.Err() != nil || websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway) {
 				return nil
 			}
-			return err
+			if errors.Is(err, websocket.ErrReadLimit) {
+				return fmt.Errorf("read %s: a message longer than %d bytes: %w", target, loadgen.WSReadLimit, err)
+			}
+			return fmt.Errorf("read %s: %w", target, err)
 		}
 		if err := out.print(tailLine{Type: "message", Data: string(msg)}); err != nil {
 			return err
@@ -225,14 +253,18 @@ type tailPollAnswer struct {
 
 // tailPoll polls like the load generator's polling client, from cursor
 // after: at once while the server says more is waiting, else after
-// interval. A network error is retried after interval; an answer other than
-// 200 or 204 ends the tail.
-func tailPoll(ctx context.Context, rawURL string, after uint64, interval time.Duration, out *tailOut) error {
+// interval. A network error (a header over loadgen.MaxResponseHeaderBytes
+// included) is retried after interval, saying so on diag; an answer other
+// than 200 or 204 ends the tail.
+func tailPoll(ctx context.Context, rawURL string, after uint64, interval, timeout time.Duration, out *tailOut, diag io.Writer) error {
 	base, err := url.Parse(rawURL)
 	if err != nil {
 		return err
 	}
-	client := &http.Client{Timeout: time.Minute}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxResponseHeaderBytes = loadgen.MaxResponseHeaderBytes
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: timeout}
 	cursor := after
 	for {
 		u := *base
@@ -250,6 +282,8 @@ func tailPoll(ctx context.Context, rawURL string, after uint64, interval time.Du
 			if more {
 				continue
 			}
+		default:
+			fmt.Fprintf(diag, "pushbench tail: poll: %v; retrying in %v\n", err, interval)
 		}
 		t := time.NewTimer(interval)
 		select {
