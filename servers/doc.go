@@ -39,16 +39,36 @@
 // WebSocket: GET /ws?after=SEQ upgrades; the server sends one event per text
 // message and a gap as the text message {"gap":{"from":F,"to":T}}. Clients send
 // nothing but control frames; a data message longer than ReadLimit closes the
-// connection with 1009 (message too big). The server pings every
-// PingInterval and closes a connection that sends no pong within PongWait. A
-// subscriber cut off for being slow is closed with 1008 (policy violation), and
-// a server shutting down closes with 1001 (going away).
+// connection with 1009 (message too big), a text message that is not UTF-8
+// with 1007 (invalid frame payload data), and a close frame whose body is one
+// byte, or whose code is not one a peer may send, with 1002 (protocol error).
+// The server pings every PingInterval and closes a connection that sends no
+// pong within PongWait. A subscriber cut off for being slow is closed with 1008
+// (policy violation), and a server shutting down closes with 1001 (going away).
 //
 // A subscriber that falls more than MaxLag events behind is disconnected and
 // counted (an SSE response is cut off mid-stream, a WebSocket closed with
 // 1008); its client resumes from its cursor. A server shutting down ends every
 // stream (an SSE response simply ends, a WebSocket closes with 1001) and
 // answers new ones with 503 Service Unavailable.
+//
+// # Hostile clients
+//
+// What the serve command runs (Server.HTTPServer on listeners from
+// Server.Listener) bounds what one client can hold. No endpoint takes a
+// request body: a request with one is answered 413 at once and its
+// connection closed, so a client that declares a body and never sends it
+// holds nothing. A request must arrive within ReadTimeout (its headers
+// within 10 s), and a connection idle between requests is closed after
+// IdleTimeout. At MaxConns open connections, by default the open-file limit
+// less FDMargin, the server still accepts: streams and polls are answered
+// 503 Service Unavailable with Connection: close (the TCP floor's with its
+// error line), /healthz, /stats and /control still answer, and /stats counts
+// the refusals. An HTTP/2 connection has at most 100 streams open, and one
+// whose client resets streams before they are answered, more than 100 at
+// once or more than 10 a second, is closed. A stream that stops reading holds
+// at most 32 KiB of frames, whatever the events' size. With a ControlToken,
+// /control requires "Authorization: Bearer TOKEN" and answers 401 without.
 //
 // # Surviving a crash
 //

@@ -306,7 +306,7 @@ func TestGenerateResumesAfterOutageWithScheduledTimes(t *testing.T) {
 		select {
 		case <-sub.Ready():
 		case <-time.After(testTimeout):
-			t.Fatalf("%d events arrived after the restart", len(arrived))
+			t.Fatalf("hang guard: only %d events arrived after the restart, then none for %v", len(arrived), testTimeout)
 		}
 		now := time.Now()
 		buf, err = sub.Take(buf[:0], 100)

@@ -11,6 +11,14 @@ const (
 	DefaultPingInterval = 15 * time.Second
 	DefaultPongWait     = 10 * time.Second
 	DefaultReadLimit    = 4096
+	// DefaultIdleTimeout is nginx's keepalive_timeout. An idle keep-alive
+	// connection holds a file descriptor and a goroutine; a client that
+	// went silent must not hold them for ever.
+	DefaultIdleTimeout = 75 * time.Second
+	// DefaultReadTimeout is nginx's client_header_timeout and
+	// client_body_timeout. No endpoint takes a body (one is refused at
+	// once), so it bounds a request whose headers trickle in.
+	DefaultReadTimeout = 60 * time.Second
 )
 
 // Options configures the transports. A nil *Options, and any zero field,
@@ -55,6 +63,32 @@ type Options struct {
 	// show that pitfall (package proxy). Defaults to false: the header is
 	// sent.
 	NoAccelHeader bool
+	// IdleTimeout is how long an HTTP connection (HTTP/1.1 keep-alive, or
+	// HTTP/2 with no stream open) may wait for its next request before the
+	// server closes it. It applies to servers made by HTTPServer. Defaults
+	// to DefaultIdleTimeout.
+	IdleTimeout time.Duration
+	// ReadTimeout bounds reading a request, headers and body, on servers
+	// made by HTTPServer: a client that stops sending half-way through its
+	// request loses its connection. The headers alone get at most
+	// DefaultHeaderTimeout. It does not cut streams: net/http lifts the
+	// deadline once the request is read (Go 1.26 starts its background
+	// read with none), HTTP/2 applies it to request bodies only, and a
+	// WebSocket sets its own. Defaults to DefaultReadTimeout.
+	ReadTimeout time.Duration
+	// MaxConns is the most connections the server holds open at once over
+	// every listener made by Listener, the TCP floor's included. Beyond it
+	// a connection is still accepted, so that accept never fails for want
+	// of file descriptors: streams and polls on it are answered 503 (the
+	// floor's with an error line) and it is closed; /healthz, /stats and
+	// /control still answer. Defaults to the open-file limit less FDMargin.
+	MaxConns int
+	// ControlToken, when set, is required on POST /control/start and
+	// /control/stop as "Authorization: Bearer TOKEN"; a request without it
+	// is answered 401. /healthz and /stats stay open. Defaults to none:
+	// anyone who can reach the server may start and stop its generator,
+	// which is safe only on loopback.
+	ControlToken string
 }
 
 // withDefaults returns a copy of o with every zero field set to its default;
@@ -84,6 +118,15 @@ func (o *Options) withDefaults() Options {
 	}
 	if v.ReadLimit <= 0 {
 		v.ReadLimit = DefaultReadLimit
+	}
+	if v.IdleTimeout <= 0 {
+		v.IdleTimeout = DefaultIdleTimeout
+	}
+	if v.ReadTimeout <= 0 {
+		v.ReadTimeout = DefaultReadTimeout
+	}
+	if v.MaxConns <= 0 {
+		v.MaxConns = defaultMaxConns()
 	}
 	return v
 }

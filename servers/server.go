@@ -2,6 +2,8 @@ package servers
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +31,11 @@ var Transports = []string{TransportPoll, TransportSSE, TransportWS}
 // ErrGeneratorRunning refuses a Start while the generator is publishing.
 var ErrGeneratorRunning = errors.New("servers: generator already running")
 
+// ControlTokenEnv is the environment variable the serve command, and the
+// load generator that drives it, read the control token from
+// (Options.ControlToken).
+const ControlTokenEnv = "PUSHBENCH_CONTROL_TOKEN"
+
 // maxControlPayload bounds the payload /control/start accepts: the hub keeps
 // History events, and each is encoded once and held.
 const maxControlPayload = 1 << 20
@@ -38,6 +46,13 @@ const maxControlPayload = 1 << 20
 // a stalled connection from hiding its lag in its own buffer.
 const streamBatch = 64
 
+// batchChunk is the most bytes of frames an SSE or WebSocket connection
+// gathers before writing them out; a batch is still flushed once, at its
+// end. It bounds what a connection holds while its client does not read: a
+// batch gathered whole would hold streamBatch times the payload (4 MiB at
+// 64 KiB events), stuck until the write deadline.
+const batchChunk = 32 << 10
+
 // Server serves the transports over one hub, plus health, statistics and the
 // control of a generator it owns. It is a convenience wrapper: each transport
 // is also usable on its own (NewPoll, NewSSE, NewWS).
@@ -47,6 +62,10 @@ type Server struct {
 	poll    pollCounters
 	sse, ws streamCounters
 	streams streamGroup
+	o       Options
+	gate    connGate
+	h2      h2Counters
+	token   *[sha256.Size]byte // the ControlToken's hash; nil without one
 
 	mu     sync.Mutex // guards gen, closed, log and tcp; never held while waiting for a generator
 	gen    *generatorRun
@@ -74,7 +93,12 @@ func New(hub *Hub, o *Options, transports ...string) *Server {
 	if len(transports) == 0 {
 		transports = Transports
 	}
-	s := &Server{hub: hub, mux: http.NewServeMux()}
+	s := &Server{hub: hub, mux: http.NewServeMux(), o: opts}
+	s.gate.limit = int64(opts.MaxConns)
+	if opts.ControlToken != "" {
+		sum := sha256.Sum256([]byte(opts.ControlToken))
+		s.token = &sum
+	}
 	for _, t := range transports {
 		switch t {
 		case TransportPoll:
@@ -262,6 +286,22 @@ type Stats struct {
 	// Log describes the event log of a durable server (SetLog), its fsync
 	// policy included; absent when the history lives in memory only.
 	Log *LogStats `json:"log,omitempty"`
+	// Conns counts the connections of the server's listeners (Listener)
+	// and what its HTTP servers (HTTPServer) did about hostile ones.
+	Conns ConnStats `json:"conns"`
+}
+
+// ConnStats counts connections.
+type ConnStats struct {
+	// Open is the connections open now over the server's listeners, and
+	// Limit the most it holds before refusing (Options.MaxConns).
+	Open  int64 `json:"open"`
+	Limit int64 `json:"limit"`
+	// H2EarlyResets counts HTTP/2 streams their client reset before the
+	// server answered them, and H2ResetFloods the connections closed for
+	// resetting too many.
+	H2EarlyResets uint64 `json:"h2_early_resets"`
+	H2ResetFloods uint64 `json:"h2_reset_floods"`
 }
 
 // TransportStats counts each transport's traffic. A transport the Server does
@@ -272,6 +312,10 @@ type TransportStats struct {
 	Poll PollStats   `json:"poll"`
 	// TCP is the floor's, when SetTCP attached one.
 	TCP StreamStats `json:"tcp"`
+	// Refused counts connections refused because the server was at its
+	// connection limit (Options.MaxConns): answered 503, or the floor's
+	// error line, or closed unanswered far beyond the limit.
+	Refused uint64 `json:"refused"`
 }
 
 // StreamStats counts a streaming transport's connections.
@@ -298,11 +342,18 @@ func (s *Server) Stats() Stats {
 	st := Stats{
 		Hub: s.hub.Stats(),
 		Transports: TransportStats{
-			SSE:  s.sse.snapshot(),
-			WS:   s.ws.snapshot(),
-			Poll: s.poll.snapshot(),
+			SSE:     s.sse.snapshot(),
+			WS:      s.ws.snapshot(),
+			Poll:    s.poll.snapshot(),
+			Refused: s.gate.refused.Load(),
 		},
 		Process: processStats(),
+		Conns: ConnStats{
+			Open:          s.gate.open.Load(),
+			Limit:         s.gate.limit,
+			H2EarlyResets: s.h2.early.Load(),
+			H2ResetFloods: s.h2.floods.Load(),
+		},
 	}
 	s.mu.Lock()
 	l, tcp := s.log, s.tcp
@@ -324,6 +375,9 @@ func (s *Server) serveStats(w http.ResponseWriter, _ *http.Request) {
 // serveStart answers POST /control/start?rate=R&burst=B&payload=P&count=N.
 // A missing parameter takes Schedule's default; payload=0 means empty data.
 func (s *Server) serveStart(w http.ResponseWriter, r *http.Request) {
+	if !s.authorized(w, r) {
+		return
+	}
 	sch, err := parseSchedule(r)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
@@ -343,7 +397,10 @@ func (s *Server) serveStart(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveStop answers POST /control/stop with {"head":N}.
-func (s *Server) serveStop(w http.ResponseWriter, _ *http.Request) {
+func (s *Server) serveStop(w http.ResponseWriter, r *http.Request) {
+	if !s.authorized(w, r) {
+		return
+	}
 	head, err := s.Stop()
 	if err != nil {
 		http.Error(w, "generator failed: "+err.Error(), http.StatusInternalServerError)
@@ -352,6 +409,24 @@ func (s *Server) serveStop(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, struct {
 		Head uint64 `json:"head"`
 	}{head})
+}
+
+// authorized says whether r may use /control, and answers it 401 if not:
+// with a ControlToken, only "Authorization: Bearer TOKEN" may. The token is
+// compared by hash in constant time, so neither its bytes nor its length
+// show in how long a refusal takes.
+func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
+	if s.token == nil {
+		return true
+	}
+	scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
+	if strings.EqualFold(scheme, "Bearer") && subtle.ConstantTimeCompare(sum[:], s.token[:]) == 1 {
+		return true
+	}
+	w.Header().Set("WWW-Authenticate", "Bearer")
+	http.Error(w, "control token missing or wrong: send Authorization: Bearer TOKEN", http.StatusUnauthorized)
+	return false
 }
 
 // parseSchedule reads /control/start's parameters strictly: a typo must not

@@ -20,8 +20,10 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// testTimeout bounds every wait in these tests, so a broken server fails a
-// test instead of hanging the suite.
+// testTimeout is the hang guard of every wait in these tests, so that a
+// broken server fails a test instead of hanging the suite. No test asserts
+// that anything happens within it on a healthy server: it is only there to
+// turn a hang into a failure that says so.
 const testTimeout = 10 * time.Second
 
 // The canonical encodings of the events publishN makes, written out so the
@@ -33,7 +35,8 @@ var wantJSON = map[uint64]string{
 	4: `{"seq":4,"at":4,"type":"tick","data":"efghijkl"}`,
 }
 
-// testServer is a Server behind a real listener, with a client of its own.
+// testServer is a Server behind a real listener, served as the serve command
+// serves it (HTTPServer, Listener, h2c on), with a client of its own.
 type testServer struct {
 	hub    *Hub
 	srv    *Server
@@ -48,16 +51,25 @@ type testConfig struct {
 	// sndbuf, when positive, is the send buffer of the server's sockets:
 	// small buffers make a client that does not read stall the server soon.
 	sndbuf int
+	// handler, if set, wraps the server, as serve's browser page does; the
+	// HTTP server serves handler(srv).
+	handler func(http.Handler) http.Handler
 }
 
 func newTestServer(t testing.TB, c testConfig) *testServer {
 	t.Helper()
 	hub := NewHub(c.hub)
 	srv := New(hub, c.opts, c.transports...)
-	ts := httptest.NewUnstartedServer(srv)
+	var h http.Handler = srv
+	if c.handler != nil {
+		h = c.handler(srv)
+	}
+	ts := httptest.NewUnstartedServer(nil)
+	ts.Config = srv.HTTPServer(h, true)
 	if c.sndbuf > 0 {
 		ts.Listener = sndbufListener{ts.Listener, c.sndbuf}
 	}
+	ts.Listener = srv.Listener(ts.Listener)
 	ts.Start()
 	tr := &http.Transport{}
 	t.Cleanup(func() {
@@ -98,12 +110,16 @@ func (s *testServer) do(t testing.TB, method, path string, hdr http.Header) (*ht
 		req.Header[k] = v
 	}
 	resp, err := s.client.Do(req)
-	if err != nil {
+	if errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("hang guard: %s %s got no answer within %v", method, path, testTimeout)
+	} else if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
-	if err != nil {
+	if errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("hang guard: %s %s: %s, its body still open after %v", method, path, resp.Status, testTimeout)
+	} else if err != nil {
 		t.Fatal(err)
 	}
 	return resp, string(body)
@@ -239,13 +255,14 @@ func expectClose(t testing.TB, c *websocket.Conn, code int) {
 	}
 }
 
-// waitFor polls cond until it holds or the test times out.
+// waitFor polls cond until it holds, or fails the test when the hang guard
+// (testTimeout) passes first.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(testTimeout)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+			t.Fatalf("hang guard: still waiting for %s after %v", what, testTimeout)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -58,11 +58,6 @@ func (h *sseHandler) retryFrame() []byte {
 // from timing the stream out and tells a client the server is alive.
 var sseHeartbeat = []byte(": hb\n\n")
 
-// sseChunk is how many bytes of frames a batch gathers before handing them
-// to the ResponseWriter; the batch is still flushed once, at its end. It
-// bounds the scratch memory a batch of large events needs.
-const sseChunk = 32 << 10
-
 // sseScratch is one batch's working memory. It is pooled and held only while
 // a batch is being written, so an idle stream holds no buffer of its own.
 type sseScratch struct {
@@ -183,7 +178,7 @@ func (h *sseHandler) sendBatch(w http.ResponseWriter, rc *http.ResponseControlle
 	b := sc.frames[:0]
 	for _, e := range entries {
 		b = appendEventFrame(b, e)
-		if len(b) >= sseChunk {
+		if len(b) >= batchChunk {
 			if _, err := w.Write(b); err != nil {
 				return 0, err
 			}
@@ -211,7 +206,7 @@ func (h *sseHandler) send(w http.ResponseWriter, rc *http.ResponseController, b 
 func putSSEScratch(sc *sseScratch) {
 	clear(sc.entries) // do not keep published entries alive from the pool
 	sc.entries = sc.entries[:0]
-	if cap(sc.frames) > 2*sseChunk {
+	if cap(sc.frames) > 2*batchChunk {
 		sc.frames = nil // one huge event must not pin a huge buffer
 	}
 	sseScratchPool.Put(sc)

@@ -33,6 +33,10 @@ import (
 //
 //	error: REASON\n
 //
+// So is every connection, before it sends anything, when Serve's listener
+// came from Server.Listener and the server is at its connection limit
+// (Options.MaxConns): "error: server at its connection limit".
+//
 // Otherwise the server streams frames, each one event's canonical JSON
 // followed by "\n" (the JSON never contains a raw newline):
 //
@@ -171,6 +175,11 @@ func (s *TCPServer) serveConn(ctx context.Context, conn net.Conn) {
 	defer func() { _ = conn.Close() }() // it may be closed already; nothing to report
 	defer afterDone(ctx, func() { _ = conn.Close() })()
 
+	if gc := overLimit(conn); gc != nil {
+		gc.refuse()
+		refuseTCP(conn, ErrConnLimit, s.o.WriteTimeout)
+		return
+	}
 	after, err := s.readRequest(conn)
 	if err != nil {
 		if errors.Is(err, errBadRequest) || errors.Is(err, errBadCursor) {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 
@@ -50,6 +51,13 @@ var wsWriteBuffers sync.Pool
 const (
 	wsSlowText    = "slow consumer"
 	wsClosingText = "server shutting down"
+)
+
+// Protocol errors of a client, which the server closes the connection for:
+// with 1007 (invalid frame payload data) and 1002 (protocol error).
+var (
+	errWSBadUTF8    = errors.New("invalid UTF-8 in a text message")
+	errWSShortClose = errors.New("close frame with a 1-byte body")
 )
 
 func newWS(hub *Hub, o Options, stats *streamCounters, group *streamGroup) *wsHandler {
@@ -105,7 +113,7 @@ func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // Upgrade has answered the client with the reason
 	}
 	h.stats.opened()
-	h.stats.closed(h.serve(conn, cw.conn, sub, gap))
+	h.stats.closed(h.serve(conn, cw.conn, cw.frames, sub, gap))
 }
 
 // wsStream is one upgraded connection.
@@ -113,6 +121,7 @@ type wsStream struct {
 	o     Options
 	conn  *websocket.Conn
 	out   *coalescingConn // conn's connection: batches go out in one write
+	in    *clientFrames   // what conn reads through
 	sub   *Subscription
 	readc chan error // the reader's end; buffered, so the reader never waits
 	read  bool       // readc has been received from
@@ -122,8 +131,8 @@ type wsStream struct {
 // serve streams until the subscription ends, a write fails or the reader
 // ends, then closes the connection and waits for the reader. It returns the
 // writer's reason, nil when the client ended it.
-func (h *wsHandler) serve(conn *websocket.Conn, out *coalescingConn, sub *Subscription, gap *event.Gap) error {
-	s := &wsStream{o: h.o, conn: conn, out: out, sub: sub, readc: make(chan error, 1)}
+func (h *wsHandler) serve(conn *websocket.Conn, out *coalescingConn, in *clientFrames, sub *Subscription, gap *event.Gap) error {
+	s := &wsStream{o: h.o, conn: conn, out: out, in: in, sub: sub, readc: make(chan error, 1)}
 	conn.SetReadLimit(h.o.ReadLimit)
 	go func() { s.readc <- s.readLoop() }()
 	why := s.writeLoop(gap)
@@ -134,7 +143,8 @@ func (h *wsHandler) serve(conn *websocket.Conn, out *coalescingConn, sub *Subscr
 // readLoop discards whatever the client sends, so that gorilla answers its
 // pings and hands over its pongs and close frame. It ends on the first error:
 // the client closed, sent a message over ReadLimit (gorilla has then sent
-// 1009), missed a pong, or the connection was closed under it.
+// 1009) or another protocol error (gorilla or the server has then sent 1002
+// or 1007), missed a pong, or the connection was closed under it.
 func (s *wsStream) readLoop() error {
 	wait := s.o.PingInterval + s.o.PongWait
 	if err := s.conn.SetReadDeadline(time.Now().Add(wait)); err != nil {
@@ -143,13 +153,61 @@ func (s *wsStream) readLoop() error {
 	s.conn.SetPongHandler(func(string) error {
 		return s.conn.SetReadDeadline(time.Now().Add(wait))
 	})
+	answer := s.conn.CloseHandler() // gorilla's: echo the code
+	s.conn.SetCloseHandler(func(code int, text string) error {
+		if code == websocket.CloseNoStatusReceived && s.in.firstClose == 1 {
+			s.sendClose(websocket.CloseProtocolError, errWSShortClose.Error())
+			return errWSShortClose // the client has closed: nothing to wait for
+		}
+		return answer(code, text)
+	})
 	for {
-		_, r, err := s.conn.NextReader()
+		typ, r, err := s.conn.NextReader()
 		if err != nil {
 			return err
 		}
-		if _, err := io.Copy(io.Discard, r); err != nil {
+		if typ != websocket.TextMessage {
+			if _, err := io.Copy(io.Discard, r); err != nil {
+				return err
+			}
+			continue
+		}
+		// Clients have nothing to say, and ReadLimit bounds what they may,
+		// so the rare text message is read whole to be checked.
+		b, err := io.ReadAll(r)
+		if err != nil {
 			return err
+		}
+		if !utf8.Valid(b) {
+			return s.fail(websocket.CloseInvalidFramePayloadData, errWSBadUTF8)
+		}
+	}
+}
+
+// sendClose sends a close frame with code and text, under the grace a close
+// frame gets. A failure means the connection is gone: nobody to tell.
+func (s *wsStream) sendClose(code int, text string) {
+	msg := websocket.FormatCloseMessage(code, text)
+	_ = s.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(min(wsCloseGrace, s.o.WriteTimeout)))
+}
+
+// fail ends the reader's side for a client that broke the protocol: it
+// sends code with why's text, then reads and drops what the client still
+// sends until its close frame, for up to wsCloseGrace, so that a reset does
+// not destroy the close frame before the client reads it. It returns why.
+func (s *wsStream) fail(code int, why error) error {
+	s.sendClose(code, why.Error())
+	s.conn.SetPongHandler(nil) // pongs must not extend the grace
+	if err := s.conn.SetReadDeadline(time.Now().Add(wsCloseGrace)); err != nil {
+		return why
+	}
+	for {
+		_, r, err := s.conn.NextReader()
+		if err != nil {
+			return why
+		}
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			return why
 		}
 	}
 }

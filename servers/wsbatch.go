@@ -14,9 +14,13 @@ import (
 // clients that call, not the protocol, is what saturates, and a broadcast
 // server in production coalesces (Centrifugo's "write delay" does the same).
 //
-// Between hold and flush, writes are appended to a pooled buffer; at any
-// other time they go straight through, so the handshake, pings and close
-// frames sent from any goroutine are never delayed.
+// Between hold and flush, writes are appended to a pooled buffer of at most
+// batchChunk bytes, which is written out whenever the next write would
+// overflow it; at any other time they go straight through, so the
+// handshake, pings and close frames sent from any goroutine are never
+// delayed. The cap is what bounds a connection whose client stopped
+// reading: it holds at most batchChunk bytes while its write is stuck, as an
+// SSE stream does, not the whole batch.
 type coalescingConn struct {
 	net.Conn
 	mu      sync.Mutex
@@ -24,20 +28,28 @@ type coalescingConn struct {
 	buf     *[]byte // while holding; from coalescePool
 }
 
-// coalescePool holds batch buffers, so an idle connection holds none.
-var coalescePool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
-
-// maxPooledBatch keeps one huge batch from pinning its buffer in the pool.
-const maxPooledBatch = 1 << 20
+// coalescePool holds batch buffers, so an idle connection holds none. A
+// buffer never grows beyond batchChunk.
+var coalescePool = sync.Pool{New: func() any { b := make([]byte, 0, batchChunk); return &b }}
 
 func (c *coalescingConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.holding {
-		*c.buf = append(*c.buf, p...)
-		return len(p), nil
+	if !c.holding {
+		return c.Conn.Write(p)
 	}
-	return c.Conn.Write(p)
+	if len(*c.buf)+len(p) > batchChunk && len(*c.buf) > 0 {
+		_, err := c.Conn.Write(*c.buf)
+		*c.buf = (*c.buf)[:0]
+		if err != nil {
+			return 0, err
+		}
+	}
+	if len(p) > batchChunk {
+		return c.Conn.Write(p) // gorilla passes a large payload on its own
+	}
+	*c.buf = append(*c.buf, p...)
+	return len(p), nil
 }
 
 // hold starts buffering writes.
@@ -57,20 +69,22 @@ func (c *coalescingConn) flush() error {
 		return nil
 	}
 	c.holding = false
-	_, err := c.Conn.Write(*c.buf)
-	if cap(*c.buf) <= maxPooledBatch {
-		*c.buf = (*c.buf)[:0]
-		coalescePool.Put(c.buf)
+	var err error
+	if len(*c.buf) > 0 {
+		_, err = c.Conn.Write(*c.buf)
 	}
+	*c.buf = (*c.buf)[:0]
+	coalescePool.Put(c.buf)
 	c.buf = nil
 	return err
 }
 
 // coalescingWriter hands gorilla's Upgrade a coalescingConn when it hijacks
-// the connection.
+// the connection, reading through a clientFrames.
 type coalescingWriter struct {
 	http.ResponseWriter
-	conn *coalescingConn
+	conn   *coalescingConn
+	frames *clientFrames
 }
 
 func (w *coalescingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -78,6 +92,7 @@ func (w *coalescingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	w.conn = &coalescingConn{Conn: c}
+	w.frames = newClientFrames(c)
+	w.conn = &coalescingConn{Conn: w.frames}
 	return w.conn, brw, nil
 }

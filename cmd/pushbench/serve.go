@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -43,6 +44,10 @@ func serveCmd(ctx context.Context, args []string) error {
 	fs.BoolVar(&opts.RetryJitter, "retry-jitter", false, "send each SSE stream its own retry: drawn from [0, 2*retry], spreading a reconnect storm")
 	fs.DurationVar(&opts.PingInterval, "ping-interval", servers.DefaultPingInterval, "WebSocket ping interval")
 	fs.IntVar(&opts.PollBatch, "poll-batch", servers.DefaultPollBatch, "most events in one poll answer")
+	fs.DurationVar(&opts.IdleTimeout, "idle-timeout", servers.DefaultIdleTimeout, "close an HTTP connection that waits this long for its next request (nginx: keepalive_timeout)")
+	fs.DurationVar(&opts.ReadTimeout, "read-timeout", servers.DefaultReadTimeout, "close an HTTP connection whose request takes longer to arrive, headers at most 10s of it (nginx: client_header_timeout)")
+	fs.IntVar(&opts.MaxConns, "max-conns", 0, fmt.Sprintf("most connections held at once over every listener; beyond, answer 503 (default: the open-file limit less %d)", servers.FDMargin))
+	fs.StringVar(&opts.ControlToken, "control-token", "", "require 'Authorization: Bearer TOKEN' on /control/*; required when listening beyond loopback (default: $"+servers.ControlTokenEnv+")")
 	accel := fs.Bool("x-accel-buffering", true, "send 'X-Accel-Buffering: no' on SSE responses, so nginx does not buffer them (false: show that pitfall)")
 	fs.Float64Var(&sch.Rate, "rate", servers.DefaultRate, "events published per second")
 	fs.IntVar(&sch.Burst, "burst", 1, "events sharing each scheduled instant")
@@ -73,6 +78,10 @@ func serveCmd(ctx context.Context, args []string) error {
 		sch.Payload = -1 // Schedule reads 0 as "default" and below 0 as empty
 	}
 	opts.NoAccelHeader = !*accel
+	if opts.ControlToken == "" {
+		// Not the flag's default, which --help would print.
+		opts.ControlToken = os.Getenv(servers.ControlTokenEnv)
+	}
 	policy, err := servers.ParseFsync(*fsync)
 	if err != nil {
 		return fmt.Errorf("bad --fsync: %w", err)
@@ -119,25 +128,23 @@ func serveCmd(ctx context.Context, args []string) error {
 	}
 	var tlsLn net.Listener
 	if *tlsAddr != "" {
-		if tlsLn, err = listenTLS(*tlsAddr); err != nil {
+		if tlsLn, err = net.Listen("tcp", *tlsAddr); err != nil {
+			return errors.Join(err, ln.Close(), closeListener(tcpLn), closeLog())
+		}
+	}
+	if err := checkControlExposed(opts.ControlToken, ln, tlsLn); err != nil {
+		return errors.Join(err, ln.Close(), closeListener(tcpLn), closeListener(tlsLn), closeLog())
+	}
+	// Every connection counts against --max-conns, the TLS ones under TLS.
+	ln = srv.Listener(ln)
+	if tlsLn != nil {
+		if tlsLn, err = listenTLS(srv.Listener(tlsLn)); err != nil {
 			return errors.Join(err, ln.Close(), closeListener(tcpLn), closeLog())
 		}
 	}
 
-	hs := &http.Server{
-		Handler:           browser.Handler(srv), // plus the browser scenario's page at /browser/
-		ReadHeaderTimeout: 10 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-		// No WriteTimeout: it would cut every stream. Each handler puts a
-		// deadline on its own writes instead.
-	}
-	if *h2c {
-		// The server peeks at each new connection for the HTTP/2 preface
-		// and serves HTTP/1.1 as before when it is not there.
-		hs.Protocols = new(http.Protocols)
-		hs.Protocols.SetHTTP1(true)
-		hs.Protocols.SetUnencryptedHTTP2(true)
-	}
+	page := browser.Handler(srv) // the server plus the browser scenario's page at /browser/
+	hs := srv.HTTPServer(page, *h2c)
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- ignoreClosed(hs.Serve(ln)) }()
 	// TLS gets a server of its own: one http.Server running both Serve and
@@ -145,11 +152,7 @@ func serveCmd(ctx context.Context, args []string) error {
 	var tlsSrv *http.Server
 	var tlsDone chan error // stays nil, never ready, without --tls-addr
 	if tlsLn != nil {
-		tlsSrv = &http.Server{
-			Handler:           hs.Handler,
-			ReadHeaderTimeout: hs.ReadHeaderTimeout,
-			MaxHeaderBytes:    hs.MaxHeaderBytes,
-		}
+		tlsSrv = srv.HTTPServer(page, false)
 		tlsDone = make(chan error, 1)
 		go func() { tlsDone <- ignoreClosed(tlsSrv.Serve(tlsLn)) }()
 	}
@@ -160,6 +163,7 @@ func serveCmd(ctx context.Context, args []string) error {
 		tcpDone = make(chan error, 1)
 		floor := servers.NewTCP(hub, &opts)
 		srv.SetTCP(floor)
+		tcpLn = srv.Listener(tcpLn)
 		go func() { tcpDone <- floor.Serve(tcpCtx, tcpLn) }()
 	}
 	// stop ends everything started above and waits for it. The streams go
@@ -242,21 +246,34 @@ func reportRestored(lg *servers.Log, rs servers.RunningSchedule, resumed bool) e
 	return err
 }
 
-// listenTLS listens on addr with a certificate made now for the loopback
-// names (internal/tlscert), offering h2 and then http/1.1 by ALPN.
-func listenTLS(addr string) (net.Listener, error) {
+// listenTLS serves TLS on ln with a certificate made now for the loopback
+// names (internal/tlscert), offering h2 and then http/1.1 by ALPN. It closes
+// ln if it fails.
+func listenTLS(ln net.Listener) (net.Listener, error) {
 	cert, _, err := tlscert.SelfSigned(time.Now())
 	if err != nil {
-		return nil, fmt.Errorf("--tls-addr: %w", err)
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
+		return nil, errors.Join(fmt.Errorf("--tls-addr: %w", err), ln.Close())
 	}
 	return tls.NewListener(ln, &tls.Config{
 		Certificates: []tls.Certificate{cert},
 		NextProtos:   []string{"h2", "http/1.1"},
 	}), nil
+}
+
+// checkControlExposed refuses to serve /control beyond loopback without a
+// token: anyone on the network could start and stop the generator. The
+// HTTP listeners carry /control; the TCP floor does not.
+func checkControlExposed(token string, lns ...net.Listener) error {
+	if token != "" {
+		return nil
+	}
+	for _, l := range lns {
+		if l != nil && !servers.Loopback(l.Addr()) {
+			return fmt.Errorf("listening on %s, beyond loopback, anyone who can reach it could start and stop the generator: "+
+				"set a token with --control-token or %s (see docs/sharding.md), or listen on 127.0.0.1", l.Addr(), servers.ControlTokenEnv)
+		}
+	}
+	return nil
 }
 
 // closeListener closes ln, if any, on an error path.
