@@ -62,6 +62,10 @@ for ns in $SRV_NS $GEN_NS; do ip -n $ns link set lo up; done
 ip -n $SRV_NS link set pb-veth0 up
 ip -n $GEN_NS link set pb-veth1 up
 
+# The server listens beyond loopback, so /control needs a token; the server
+# and every shard read it from the environment.
+export PUSHBENCH_CONTROL_TOKEN=${PUSHBENCH_CONTROL_TOKEN:-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')}
+
 # The server raises its own open-file limit only if 'serve' does; a shell
 # limit covers both cases.
 ip netns exec $SRV_NS bash -c "ulimit -n \$(ulimit -Hn); exec timeout 180 '$BIN' serve --addr $SRV_IP:$PORT --wait-start" \
