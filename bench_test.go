@@ -10,9 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pushbench/pushbench/bench"
+	"github.com/pushbench/pushbench/contract"
 	"github.com/pushbench/pushbench/internal/proc"
 	"github.com/pushbench/pushbench/internal/testbin"
 	"github.com/pushbench/pushbench/loadgen"
+	"github.com/pushbench/pushbench/servers"
 )
 
 // The schedule every sub-benchmark offers.
@@ -35,8 +38,9 @@ const (
 // Run and compare:
 //
 //	go test -run '^$' -bench Delivery -benchtime 50000x -count 6 . | tee new.txt
-//	benchstat old.txt new.txt                   # a change, per transport × clients
-//	benchstat -col /transport -row /clients new.txt   # the transports side by side
+//	benchstat old.txt new.txt                          # a change, per transport × impl × clients
+//	benchstat -col /transport -row /clients new.txt    # the transports side by side
+//	benchstat -col /impl -row /transport,/clients new.txt  # the libraries of each transport
 //
 // An op is one delivery: one event arriving at one client. b.N is the number
 // of deliveries asked for, so with -benchtime Nx a run publishes for
@@ -77,20 +81,37 @@ func BenchmarkDelivery(b *testing.B) {
 	} else if limit < 1000+64 {
 		b.Skipf("open-file limit %d is too low for 1000 clients", limit)
 	}
-	for _, tr := range loadgen.Transports {
-		name := tr
-		if tr == loadgen.Poll {
+	for _, tr := range []contract.Transport{contract.Poll, contract.SSE, contract.WS, contract.TCP} {
+		name := string(tr)
+		if tr == contract.Poll {
 			name = fmt.Sprintf("%s-%v", tr, benchPoll)
 		}
-		for _, clients := range []int{100, 1000} {
-			b.Run(fmt.Sprintf("transport=%s/clients=%d", name, clients), func(b *testing.B) {
-				benchDelivery(b, bin, pin, tr, clients)
-			})
+		for _, impl := range benchImpls(tr) {
+			for _, clients := range []int{100, 1000} {
+				b.Run(fmt.Sprintf("transport=%s/impl=%s/clients=%d", name, impl, clients), func(b *testing.B) {
+					benchDelivery(b, bin, pin, tr, impl, clients)
+				})
+			}
 		}
 	}
 }
 
-func benchDelivery(b *testing.B, bin string, pin bool, transport string, clients int) {
+// benchImpls names the server implementations of transport the benchmark
+// runs: every Go one (the TCP floor has only pushbench's own).
+func benchImpls(transport contract.Transport) []string {
+	if transport == contract.TCP {
+		return []string{"std"}
+	}
+	var out []string
+	for _, i := range servers.Impls(transport) {
+		if len(i.Command) == 0 {
+			out = append(out, i.Name)
+		}
+	}
+	return out
+}
+
+func benchDelivery(b *testing.B, bin string, pin bool, transport contract.Transport, impl string, clients int) {
 	count, d := benchtime()
 	if count > 1 && b.N == 1 {
 		// The framework's probe run, before it calls again with b.N = count.
@@ -99,12 +120,15 @@ func benchDelivery(b *testing.B, bin string, pin bool, transport string, clients
 	}
 	measured := max(minMeasured, d, time.Duration(float64(b.N)/(benchRate*float64(clients))*float64(time.Second)))
 
-	argv := []string{bin, "serve", "--addr", "127.0.0.1:0", "--tcp-addr", "127.0.0.1:0", "--wait-start"}
+	spec := bench.ServerSpec{Command: []string{bin, "serve"}, TCPAddr: "127.0.0.1:0"}
+	if transport != contract.TCP {
+		spec.Impl = map[contract.Transport]string{transport: impl}
+	}
 	if pin {
-		argv = append(argv, "--cpus", "0")
+		spec.CPUs = "0"
 	}
 	ctx := b.Context()
-	srv, err := loadgen.StartServer(ctx, argv...)
+	srv, err := bench.StartServer(ctx, spec)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -113,30 +137,18 @@ func benchDelivery(b *testing.B, bin string, pin bool, transport string, clients
 			b.Errorf("stopping server: %v", err)
 		}
 	})
-	target := srv.URL
-	if transport == loadgen.TCP {
-		var ok bool
-		if target, ok = srv.Listening("tcp"); !ok {
-			b.Fatal("server did not report its tcp address")
-		}
-	}
 
 	var allocs allocWindow
 	b.ReportAllocs()
 	b.ResetTimer()
-	run, err := loadgen.Measure(ctx, loadgen.RunConfig{
-		Fleet: loadgen.FleetConfig{
-			Transport: transport,
-			Target:    target,
-			Clients:   clients,
-			Options:   loadgen.Options{PollInterval: benchPoll},
+	run, err := bench.Measure(ctx, srv.Target(transport), bench.Plan{
+		Load: bench.Load{
+			Transport: transport, Clients: clients,
+			Schedule: contract.Schedule{Rate: benchRate, Payload: benchPayload},
+			Warmup:   benchWarmup, Duration: measured,
+			Client: loadgen.Options{PollInterval: benchPoll},
 		},
-		Control:  srv.URL,
-		Rate:     benchRate,
-		Payload:  benchPayload,
-		Warmup:   benchWarmup,
-		Duration: measured,
-		Drain:    10 * time.Second,
+		Drain: 10 * time.Second,
 		Progress: func(elapsed time.Duration, delivered uint64) {
 			if elapsed >= benchWarmup {
 				allocs.sample(delivered)
@@ -150,19 +162,19 @@ func benchDelivery(b *testing.B, bin string, pin bool, transport string, clients
 	if err != nil {
 		b.Fatal(err)
 	}
-	if bad := run.Lost + run.Duplicates + run.Reordered + run.Gaps + run.GapMissed + run.Malformed; bad > 0 || run.EventsDelivered != run.EventsExpected {
+	if bad := run.Lost + run.Duplicates + run.Reordered + run.Gaps + run.GapMissed + run.Malformed; bad > 0 || run.Delivered != run.Expected {
 		b.Fatalf("broken stream: %d of %d deliveries made; lost %d, duplicated %d, reordered %d, gaps %d (%d events), malformed %d",
-			run.EventsDelivered, run.EventsExpected, run.Lost, run.Duplicates, run.Reordered, run.Gaps, run.GapMissed, run.Malformed)
+			run.Delivered, run.Expected, run.Lost, run.Duplicates, run.Reordered, run.Gaps, run.GapMissed, run.Malformed)
 	}
 	if run.SlowDisconnects > 0 || run.Connections.Reconnects > 0 {
 		b.Fatalf("%d clients cut off as slow, %d reconnects: the benchmark measured reconnects",
 			run.SlowDisconnects, run.Connections.Reconnects)
 	}
-	if run.EventsDelivered == 0 || run.LatencyNS.Count == 0 {
-		b.Fatalf("nothing measured: %d events published, %d delivered", run.EventsPublished, run.EventsDelivered)
+	if run.Delivered == 0 || run.LatencyNS.Count == 0 {
+		b.Fatalf("nothing measured: %d events published, %d delivered", run.EventsPublished, run.Delivered)
 	}
 
-	perDelivery := 1 / float64(run.EventsDelivered)
+	perDelivery := 1 / float64(run.Delivered)
 	b.ReportMetric((run.Server.CPUSeconds+run.Loadgen.CPUSeconds)*1e9*perDelivery, "ns/op")
 	b.ReportMetric(run.Server.CPUSeconds*1e9*perDelivery, "srv-cpu-ns/delivery")
 	objects, bytes, ok := allocs.perDelivery()

@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/pushbench/pushbench/contract"
 	"github.com/pushbench/pushbench/event"
 	"github.com/pushbench/pushbench/loadgen"
 	"github.com/pushbench/pushbench/results"
@@ -22,7 +23,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // transports is every transport the suite compares, the tcp floor included.
-var transports = []string{loadgen.Poll, loadgen.SSE, loadgen.WS, loadgen.TCP}
+var transports = []contract.Transport{contract.Poll, contract.LongPoll, contract.SSE, contract.WS, contract.TCP}
 
 // stack is a hub served over every transport by real listeners.
 type stack struct {
@@ -43,7 +44,10 @@ func newStackWith(t testing.TB, hubOpts *servers.HubOptions, opts *servers.Optio
 	t.Helper()
 	hub := servers.NewHub(hubOpts)
 	opts.Retry, opts.Heartbeat = 20*time.Millisecond, time.Second
-	srv := servers.New(hub, opts)
+	srv, err := servers.New(hub, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ts := httptest.NewServer(srv)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -64,8 +68,8 @@ func newStackWith(t testing.TB, hubOpts *servers.HubOptions, opts *servers.Optio
 	return &stack{hub: hub, http: ts, tcp: "tcp://" + l.Addr().String()}
 }
 
-func (s *stack) target(transport string) string {
-	if transport == loadgen.TCP {
+func (s *stack) target(transport contract.Transport) string {
+	if transport == contract.TCP {
 		return s.tcp
 	}
 	return s.http.URL
@@ -94,7 +98,7 @@ func clientOptions() loadgen.Options {
 }
 
 // startFleet runs n clients of transport from cursor after.
-func startFleet(t testing.TB, s *stack, transport string, n int, after uint64, o loadgen.Options) *loadgen.Fleet {
+func startFleet(t testing.TB, s *stack, transport contract.Transport, n int, after uint64, o loadgen.Options) *loadgen.Fleet {
 	t.Helper()
 	f, err := loadgen.StartFleet(context.Background(), loadgen.FleetConfig{
 		Transport: transport, Target: s.target(transport), Clients: n, After: after, Options: o,
@@ -132,11 +136,11 @@ func finish(t testing.TB, s *stack, f *loadgen.Fleet) loadgen.Counts {
 // order, with nothing signalled missing unless gapMissed says so.
 func exact(t testing.TB, c loadgen.Counts, clients int, perClient, gapMissed uint64) {
 	t.Helper()
-	want := loadgen.Counts{
+	want := loadgen.Counts{Delivery: results.Delivery{
 		Expected:  uint64(clients) * perClient,
 		Delivered: uint64(clients) * (perClient - gapMissed),
 		GapMissed: uint64(clients) * gapMissed,
-	}
+	}}
 	got := c
 	got.Attempts, got.Connects, got.Polls, got.EmptyPolls, got.Gaps = 0, 0, 0, 0, 0
 	got.Errors = results.Errors{} // reconnects after a cut or a crash fail attempts on purpose
@@ -150,8 +154,8 @@ func TestEveryClientGetsEveryEventOnceInOrder(t *testing.T) {
 	s := newStack(t, nil)
 	const clients, events = 8, 300
 	var mu sync.Mutex
-	payloads := map[string]map[uint64][]byte{}
-	fleets := map[string]*loadgen.Fleet{}
+	payloads := map[contract.Transport]map[uint64][]byte{}
+	fleets := map[contract.Transport]*loadgen.Fleet{}
 	for _, tr := range transports {
 		seen := map[uint64][]byte{}
 		payloads[tr] = seen
@@ -171,7 +175,7 @@ func TestEveryClientGetsEveryEventOnceInOrder(t *testing.T) {
 	}
 	s.publish(t, events, 200)
 	for _, tr := range transports {
-		t.Run(tr, func(t *testing.T) { exact(t, finish(t, s, fleets[tr]), clients, events, 0) })
+		t.Run(string(tr), func(t *testing.T) { exact(t, finish(t, s, fleets[tr]), clients, events, 0) })
 	}
 	// Every transport carried, byte for byte, what the hub encoded.
 	want, _, err := s.hub.Read(0, nil, events)
@@ -217,7 +221,7 @@ func (c *cutter) cutAll() {
 
 func TestDisconnectedClientResumesWithNothingLostOrDuplicated(t *testing.T) {
 	for _, tr := range transports {
-		t.Run(tr, func(t *testing.T) {
+		t.Run(string(tr), func(t *testing.T) {
 			s := newStack(t, nil)
 			var cut cutter
 			o := clientOptions()
@@ -234,7 +238,7 @@ func TestDisconnectedClientResumesWithNothingLostOrDuplicated(t *testing.T) {
 			s.publish(t, 100, 64)
 			c := finish(t, s, f)
 			exact(t, c, clients, 200, 0)
-			if tr != loadgen.Poll && c.Connects < 2*clients {
+			if tr != contract.Poll && c.Connects < 2*clients {
 				t.Fatalf("%d connects for %d clients: the cut did not force reconnects", c.Connects, clients)
 			}
 		})
@@ -243,7 +247,7 @@ func TestDisconnectedClientResumesWithNothingLostOrDuplicated(t *testing.T) {
 
 func TestCursorOlderThanHistoryGetsGapSignal(t *testing.T) {
 	for _, tr := range transports {
-		t.Run(tr, func(t *testing.T) {
+		t.Run(string(tr), func(t *testing.T) {
 			s := newStack(t, &servers.HubOptions{History: 10})
 			s.publish(t, 50, 16) // history now holds 41..50
 			const clients = 3
@@ -259,17 +263,17 @@ func TestCursorOlderThanHistoryGetsGapSignal(t *testing.T) {
 }
 
 // stall opens a connection that asks for the stream and then never reads.
-func stall(t testing.TB, s *stack, transport string) net.Conn {
+func stall(t testing.TB, s *stack, transport contract.Transport) net.Conn {
 	t.Helper()
 	addr := s.http.Listener.Addr().String()
 	var req string
 	switch transport {
-	case loadgen.SSE:
+	case contract.SSE:
 		req = "GET /sse?after=0 HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n"
-	case loadgen.WS:
+	case contract.WS:
 		req = "GET /ws?after=0 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-	case loadgen.TCP:
+	case contract.TCP:
 		addr, req = s.tcp[len("tcp://"):], "after=0\n"
 	}
 	conn, err := net.Dial("tcp", addr)
@@ -303,8 +307,8 @@ func TestSlowClientIsCutOffWithoutSlowingOthers(t *testing.T) {
 		maxLag  = history / 2
 		payload = 16 << 10
 	)
-	for _, tr := range []string{loadgen.SSE, loadgen.WS, loadgen.TCP} {
-		t.Run(tr, func(t *testing.T) {
+	for _, tr := range []contract.Transport{contract.SSE, contract.WS, contract.TCP} {
+		t.Run(string(tr), func(t *testing.T) {
 			// The write deadline must not end the stalled stream before the
 			// hub does: on a busy machine under -race the phases below take
 			// seconds.
@@ -410,6 +414,6 @@ func TestBadInputGetsClearErrorAndServerKeepsServing(t *testing.T) {
 }
 
 func ExampleTransports() {
-	fmt.Println(loadgen.Transports)
-	// Output: [poll sse ws tcp]
+	fmt.Println(contract.Transports)
+	// Output: [poll longpoll sse ws tcp]
 }

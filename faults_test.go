@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pushbench/pushbench/contract"
 	"github.com/pushbench/pushbench/event"
 	"github.com/pushbench/pushbench/faults"
 	"github.com/pushbench/pushbench/loadgen"
@@ -49,7 +50,7 @@ type faultStack struct {
 // newFaultStack serves transport on a fresh hub, puts a proxy in front,
 // starts publishing one event per faultEventEvery and connects clients
 // through the proxy. Everything is stopped in t.Cleanup, clients first.
-func newFaultStack(t *testing.T, transport string, hubOpts *servers.HubOptions) *faultStack {
+func newFaultStack(t *testing.T, transport contract.Transport, hubOpts *servers.HubOptions) *faultStack {
 	t.Helper()
 	hub := servers.NewHub(hubOpts)
 	opts := &servers.Options{Retry: 20 * time.Millisecond, Heartbeat: faultHeartbeat, PingInterval: faultHeartbeat}
@@ -70,7 +71,10 @@ func newFaultStack(t *testing.T, transport string, hubOpts *servers.HubOptions) 
 		})
 		upstream, scheme = l.Addr().String(), "tcp://"
 	} else {
-		srv := servers.New(hub, opts)
+		srv, err := servers.New(hub, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
 		ts := httptest.NewServer(srv)
 		t.Cleanup(func() {
 			srv.Close() // ends every stream, so the test server can close
@@ -207,8 +211,9 @@ func (s *faultStack) settle(t *testing.T) []loadgen.Counts {
 func (s *faultStack) checkRecovery(t *testing.T, fault, end time.Time) results.Recovery {
 	t.Helper()
 	r := loadgen.Recover(s.trackers, fault, fault, end)
-	t.Logf("detect p50 %.0f max %.0f ms, reconnect p50 %.0f max %.0f ms, catch-up p50 %.0f max %.0f ms, replayed %d, attempts %d (failed %d)",
-		r.Detect.P50, r.Detect.Max, r.Reconnect.P50, r.Reconnect.Max, r.CatchUp.P50, r.CatchUp.Max,
+	d := func(ns int64) time.Duration { return time.Duration(ns) }
+	t.Logf("detect p50 %v max %v, reconnect p50 %v max %v, catch-up p50 %v max %v, replayed %d, attempts %d (failed %d)",
+		d(r.Detect.P50), d(r.Detect.Max), d(r.Reconnect.P50), d(r.Reconnect.Max), d(r.CatchUp.P50), d(r.CatchUp.Max),
 		r.Replayed, r.Attempts, r.FailedAttempts)
 	n := len(s.trackers)
 	if r.Broken != n || r.Reconnected != n || r.CaughtUp != n {
@@ -224,7 +229,7 @@ func (s *faultStack) checkRecovery(t *testing.T, fault, end time.Time) results.R
 func TestFaultConnectionReset(t *testing.T) {
 	const down = 200 * time.Millisecond
 	for _, tr := range transports {
-		t.Run(tr, func(t *testing.T) {
+		t.Run(string(tr), func(t *testing.T) {
 			t.Parallel()
 			s := newFaultStack(t, tr, nil)
 			s.streaming(t)
@@ -251,7 +256,7 @@ func TestFaultConnectionReset(t *testing.T) {
 func TestFaultSilentPartition(t *testing.T) {
 	const partition = 4 * faultReadTimeout
 	for _, tr := range transports {
-		t.Run(tr, func(t *testing.T) {
+		t.Run(string(tr), func(t *testing.T) {
 			t.Parallel()
 			s := newFaultStack(t, tr, nil)
 			s.streaming(t)
@@ -270,11 +275,11 @@ func TestFaultSilentPartition(t *testing.T) {
 			r := s.checkRecovery(t, fault, healed)
 			// The last byte before the partition came at most one event
 			// interval before it; a deadline never fires early.
-			if least := faultReadTimeout - faultEventEvery - faultHeartbeat; time.Duration(r.Detect.P50*1e6) < least {
-				t.Errorf("median client noticed after %.0f ms, sooner than its %v read timeout allows: not by silence", r.Detect.P50, faultReadTimeout)
+			if least := faultReadTimeout - faultEventEvery - faultHeartbeat; time.Duration(r.Detect.P50) < least {
+				t.Errorf("median client noticed after %v, sooner than its %v read timeout allows: not by silence", time.Duration(r.Detect.P50), faultReadTimeout)
 			}
-			if time.Duration(r.Detect.Max*1e6) >= healed.Sub(fault) {
-				t.Errorf("slowest client noticed after %.0f ms, only when the partition healed after %v: its liveness check never fired", r.Detect.Max, healed.Sub(fault))
+			if time.Duration(r.Detect.Max) >= healed.Sub(fault) {
+				t.Errorf("slowest client noticed after %v, only when the partition healed after %v: its liveness check never fired", time.Duration(r.Detect.Max), healed.Sub(fault))
 			}
 		})
 	}
@@ -290,7 +295,7 @@ func TestFaultPartitionBeyondHistory(t *testing.T) {
 		partition = 2500 * time.Millisecond // ~250 events
 	)
 	for _, tr := range transports {
-		t.Run(tr, func(t *testing.T) {
+		t.Run(string(tr), func(t *testing.T) {
 			t.Parallel()
 			s := newFaultStack(t, tr, &servers.HubOptions{History: history})
 			s.streaming(t)

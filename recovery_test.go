@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pushbench/pushbench/bench"
+	"github.com/pushbench/pushbench/contract"
 	"github.com/pushbench/pushbench/internal/testbin"
 	"github.com/pushbench/pushbench/loadgen"
 )
@@ -31,21 +33,18 @@ func TestNothingLostAcrossACrash(t *testing.T) {
 	httpAddr, tcpAddr := freeAddr(t), freeAddr(t)
 	// The restarted server listens where the first one did, so clients
 	// reconnect to it as they would to a restarted production server.
-	argv := []string{bin, "serve", "--addr", httpAddr, "--tcp-addr", tcpAddr, "--data", t.TempDir(),
-		"--wait-start", "--retry", "20ms", "--heartbeat", "1s"}
+	spec := bench.ServerSpec{Command: []string{bin, "serve"}, Addr: httpAddr, TCPAddr: tcpAddr, Data: t.TempDir(),
+		Retry: 20 * time.Millisecond, Heartbeat: time.Second}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	srv := startRecoveryServer(t, ctx, argv)
-	ctl := loadgen.Control{Base: srv.URL}
-	tcpURL, ok := srv.Listening("tcp")
-	if !ok {
-		t.Fatal("server did not report its tcp address")
-	}
-	fleets := map[string]*loadgen.Fleet{}
+	srv := startRecoveryServer(t, ctx, spec)
+	ctl := srv.Control()
+	tcpURL := srv.TCP
+	fleets := map[contract.Transport]*loadgen.Fleet{}
 	for _, tr := range transports {
 		target := srv.URL
-		if tr == loadgen.TCP {
+		if tr == contract.TCP {
 			target = tcpURL
 		}
 		f, err := loadgen.StartFleet(ctx, loadgen.FleetConfig{
@@ -62,7 +61,7 @@ func TestNothingLostAcrossACrash(t *testing.T) {
 	}
 
 	started := time.Now() // a little before the schedule's start
-	if err := ctl.Start(ctx, rate, 1, 64, 0); err != nil {
+	if _, err := ctl.Start(ctx, contract.Schedule{Rate: rate, Burst: 1, Payload: 64}); err != nil {
 		t.Fatal(err)
 	}
 	waitHead(t, ctx, ctl, before)
@@ -70,7 +69,7 @@ func TestNothingLostAcrossACrash(t *testing.T) {
 	killed := time.Now() // every event scheduled from here on waits for the restart
 	time.Sleep(outage)
 	restarting := time.Now() // no event is delivered before this
-	srv = startRecoveryServer(t, ctx, argv)
+	srv = startRecoveryServer(t, ctx, spec)
 	if srv.URL != "http://"+httpAddr {
 		t.Fatalf("restarted server listens on %s, want %s", srv.URL, httpAddr)
 	}
@@ -85,7 +84,7 @@ func TestNothingLostAcrossACrash(t *testing.T) {
 	downtime := restarting.Sub(killed)
 
 	for _, tr := range transports {
-		t.Run(tr, func(t *testing.T) {
+		t.Run(string(tr), func(t *testing.T) {
 			f := fleets[tr]
 			wctx, wcancel := context.WithTimeout(ctx, time.Minute)
 			defer wcancel()
@@ -112,9 +111,9 @@ func TestNothingLostAcrossACrash(t *testing.T) {
 
 // startRecoveryServer starts the server argv describes and stops it, if it
 // is still running, when t ends.
-func startRecoveryServer(t testing.TB, ctx context.Context, argv []string) *loadgen.ServerProcess {
+func startRecoveryServer(t testing.TB, ctx context.Context, spec bench.ServerSpec) *bench.Server {
 	t.Helper()
-	srv, err := loadgen.StartServer(ctx, argv...)
+	srv, err := bench.StartServer(ctx, spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +132,7 @@ func isKilled(err error) bool {
 }
 
 // waitHead polls the server until it has published event n.
-func waitHead(t testing.TB, ctx context.Context, ctl loadgen.Control, n uint64) {
+func waitHead(t testing.TB, ctx context.Context, ctl bench.Control, n uint64) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()

@@ -7,12 +7,13 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/pushbench/pushbench/contract"
 	"github.com/pushbench/pushbench/event"
 	"github.com/pushbench/pushbench/servers"
 )
 
 // pageTransports are the page's consumers, in report order.
-var pageTransports = []string{servers.TransportSSE, servers.TransportWS, servers.TransportPoll}
+var pageTransports = []string{string(contract.SSE), string(contract.WS), string(contract.Poll)}
 
 // pageOptions is what the page's functions take; page/index.html says
 // which function reads which field.

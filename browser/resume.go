@@ -11,14 +11,13 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/pushbench/pushbench/bench"
 	"github.com/pushbench/pushbench/event"
-	"github.com/pushbench/pushbench/loadgen"
 )
 
 // Settings of the restart check.
@@ -79,13 +78,11 @@ func resume(bctx context.Context, opts Options, rc *ResumeCheck) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	serve := func(addr string) (*loadgen.ServerProcess, error) {
-		argv := append(opts.Serve[:len(opts.Serve):len(opts.Serve)],
-			"--addr", addr, "--data", dir,
-			"--rate", strconv.FormatFloat(resumeRate, 'g', -1, 64),
-			"--payload", strconv.Itoa(opts.Payload),
-			"--retry", resumeRetry.String())
-		return loadgen.StartServer(bctx, argv...)
+	serve := func(addr string) (*bench.Server, error) {
+		return bench.StartServer(bctx, bench.ServerSpec{
+			Command: opts.Serve, Addr: addr, Data: dir,
+			Rate: resumeRate, Payload: opts.Payload, Retry: resumeRetry,
+		})
 	}
 
 	first, err := serve("127.0.0.1:0")

@@ -163,7 +163,11 @@ var stackOptions = servers.Options{Retry: resumeRetry}
 
 func startStack(cert tls.Certificate) (*stack, error) {
 	st := &stack{hub: servers.NewHub(nil), done: make(chan error, 2)}
-	st.srv = servers.New(st.hub, &stackOptions)
+	srv, err := servers.New(st.hub, &stackOptions)
+	if err != nil {
+		return nil, err
+	}
+	st.srv = srv
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err

@@ -15,35 +15,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strings"
 	"time"
+
+	"github.com/pushbench/pushbench/contract"
 )
-
-// Transports the load generator speaks.
-const (
-	Poll = "poll"
-	SSE  = "sse"
-	WS   = "ws"
-)
-
-// Transports lists every base transport in report order; TCP is the floor
-// (see tcp.go) the others are measured against. HTTP2Transports (h2.go)
-// lists the HTTP/2 variants of poll and SSE, which New also takes.
-var Transports = []string{Poll, SSE, WS, TCP}
-
-// BaseTransport is the transport a variant is a version of: poll for
-// poll-h2 and poll-h2c, sse for sse-h2 and sse-h2c, and transport itself
-// otherwise. Code that treats polling apart (poll counters, poll interval)
-// compares BaseTransport(name) with Poll.
-func BaseTransport(transport string) string {
-	switch transport {
-	case PollH2, PollH2C:
-		return Poll
-	case SSEH2, SSEH2C:
-		return SSE
-	}
-	return transport
-}
 
 // Defaults for Options.
 const (
@@ -59,20 +34,6 @@ const (
 var (
 	ErrUnknownTransport = errors.New("loadgen: unknown transport")
 	ErrUnknownJitter    = errors.New("loadgen: unknown jitter policy")
-)
-
-// Jitter is how the WebSocket and TCP clients spread their reconnects.
-type Jitter string
-
-// Jitter policies. The zero value is FullJitter.
-const (
-	// FullJitter draws each pause uniformly from [0, ceiling]: what a
-	// careful page does, and what spreads a reconnect storm.
-	FullJitter Jitter = "full"
-	// NoJitter pauses exactly the ceiling, so clients that lost their
-	// connections together come back together: the naive page, kept to
-	// show what jitter buys.
-	NoJitter Jitter = "none"
 )
 
 // Client is one simulated user of a transport.
@@ -99,7 +60,7 @@ type Options struct {
 	// Jitter is how those clients spread their pauses. Defaults to
 	// FullJitter. SSE clients follow the server's retry: and polling
 	// clients their tick, so it does not apply to them.
-	Jitter Jitter
+	Jitter contract.Jitter
 	// ReadTimeout is how long a connection may be silent (no event, heartbeat
 	// or ping) before the client calls it dead and reconnects; also the
 	// polling client's request timeout. Defaults to DefaultReadTimeout.
@@ -125,7 +86,9 @@ type Options struct {
 	Observe func(msg []byte)
 }
 
-func (o *Options) withDefaults() Options {
+// WithDefaults returns a copy of o with every zero field set to its default;
+// o may be nil.
+func (o *Options) WithDefaults() Options {
 	var v Options
 	if o != nil {
 		v = *o
@@ -143,7 +106,7 @@ func (o *Options) withDefaults() Options {
 		v.BackoffMax = DefaultBackoffMax
 	}
 	if v.Jitter == "" {
-		v.Jitter = FullJitter
+		v.Jitter = contract.FullJitter
 	}
 	if v.ReadTimeout <= 0 {
 		v.ReadTimeout = DefaultReadTimeout
@@ -157,28 +120,39 @@ func (o *Options) withDefaults() Options {
 	return v
 }
 
+// newClient makes a client of one transport for the server at base,
+// accounting into t.
+type newClient func(base string, t *Tracker, o Options) (Client, error)
+
+// clients is the one place that names every transport the load generator
+// speaks: adding a client transport is one line here.
+var clients = map[contract.Transport]newClient{
+	contract.Poll:     newPollClient,
+	contract.LongPoll: newLongPollClient,
+	contract.SSE:      newSSEClient,
+	contract.WS:       newWSClient,
+	contract.TCP:      newTCPClient,
+	contract.SSEH2:    func(b string, t *Tracker, o Options) (Client, error) { return newH2SSEClient(b, true, t, o) },
+	contract.SSEH2C:   func(b string, t *Tracker, o Options) (Client, error) { return newH2SSEClient(b, false, t, o) },
+	contract.PollH2:   func(b string, t *Tracker, o Options) (Client, error) { return newH2PollClient(b, true, t, o) },
+	contract.PollH2C:  func(b string, t *Tracker, o Options) (Client, error) { return newH2PollClient(b, false, t, o) },
+}
+
+// Speaks reports whether the load generator has clients of transport t.
+func Speaks(t contract.Transport) bool { _, ok := clients[t]; return ok }
+
 // New returns a client of transport for the server at base (for example
 // "http://127.0.0.1:8080"; the client adds the transport's path), accounting
 // into t. The TLS HTTP/2 variants (sse-h2, poll-h2) want an https base; h2c
-// ones an http base.
-func New(transport, base string, t *Tracker, o *Options) (Client, error) {
-	opts := o.withDefaults()
-	if opts.Jitter != FullJitter && opts.Jitter != NoJitter {
-		return nil, fmt.Errorf("%w %q (want %s or %s)", ErrUnknownJitter, opts.Jitter, FullJitter, NoJitter)
+// ones an http base, and the floor a tcp:// one.
+func New(transport contract.Transport, base string, t *Tracker, o *Options) (Client, error) {
+	opts := o.WithDefaults()
+	if opts.Jitter != contract.FullJitter && opts.Jitter != contract.NoJitter {
+		return nil, fmt.Errorf("%w %q (want %s or %s)", ErrUnknownJitter, opts.Jitter, contract.FullJitter, contract.NoJitter)
 	}
-	switch transport {
-	case Poll:
-		return newPollClient(base, t, opts)
-	case SSE:
-		return newSSEClient(base, t, opts)
-	case WS:
-		return newWSClient(base, t, opts)
-	case TCP:
-		return newTCPClient(base, t, opts)
-	case SSEH2, SSEH2C:
-		return newH2SSEClient(base, transport == SSEH2, t, opts)
-	case PollH2, PollH2C:
-		return newH2PollClient(base, transport == PollH2, t, opts)
+	nc, ok := clients[transport]
+	if !ok {
+		return nil, fmt.Errorf("%w %q (want %s)", ErrUnknownTransport, transport, contract.Names(contract.All))
 	}
-	return nil, fmt.Errorf("%w %q (want poll, sse, ws, tcp, %s)", ErrUnknownTransport, transport, strings.Join(HTTP2Transports, ", "))
+	return nc(base, t, opts)
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pushbench/pushbench/contract"
 	"github.com/pushbench/pushbench/results"
 )
 
@@ -22,8 +23,8 @@ const paceTick = 2 * time.Millisecond
 
 // FleetConfig describes a fleet of clients.
 type FleetConfig struct {
-	// Transport is poll, sse, ws or tcp.
-	Transport string
+	// Transport is what the clients speak.
+	Transport contract.Transport
 	// Target is the server's base URL, e.g. http://127.0.0.1:8080.
 	Target string
 	// Clients is how many concurrent clients to run.
@@ -220,3 +221,39 @@ func (f *Fleet) Latency() *Latency { return f.lat }
 
 // Conns is the fleet's connection and byte counters.
 func (f *Fleet) Conns() ConnStats { return f.dialer.Stats() }
+
+// Await waits until ok holds for every client, ctx ends or a client gives
+// up.
+func (f *Fleet) Await(ctx context.Context, ok func(*Tracker) bool) error {
+	return f.poll(ctx, func() bool {
+		for _, t := range f.trackers {
+			if !ok(t) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// Waiting is how many clients ok does not hold for yet.
+func (f *Fleet) Waiting(ok func(*Tracker) bool) int {
+	n := 0
+	for _, t := range f.trackers {
+		if !ok(t) {
+			n++
+		}
+	}
+	return n
+}
+
+// Timeline samples the fleet's clients every interval until ctx ends (see
+// Timeline).
+func (f *Fleet) Timeline(ctx context.Context, every time.Duration) []results.Sample {
+	return Timeline(ctx, f.trackers, every)
+}
+
+// Recover summarises the clients' recovery from a fault (see Recover).
+// Call it after Stop.
+func (f *Fleet) Recover(fault, from, to time.Time) results.Recovery {
+	return Recover(f.trackers, fault, from, to)
+}

@@ -82,8 +82,16 @@ func (c *h2Client) await(ctx context.Context) (_ context.Context, done func(), e
 	if !c.shared {
 		return ctx, func() {}, nil
 	}
+	// With no connection open, the first request opens the gate itself,
+	// before the Transport even starts its dial: otherwise requests that
+	// arrive before that dial's goroutine reaches dialed would each dial.
 	c.gmu.Lock()
 	g := c.gate
+	pioneer := g == nil && c.conns.open() == 0
+	if pioneer {
+		c.gate = make(chan struct{})
+		c.dialing++
+	}
 	c.gmu.Unlock()
 	if g != nil {
 		select {
@@ -93,6 +101,9 @@ func (c *h2Client) await(ctx context.Context) (_ context.Context, done func(), e
 		}
 	}
 	tn := &h2Turn{}
+	if pioneer {
+		tn.state.Store(turnDialed) // its done closes the gate
+	}
 	return context.WithValue(ctx, h2TurnKey{}, tn), func() {
 		if tn.state.CompareAndSwap(turnPending, turnDone) {
 			return
@@ -293,6 +304,13 @@ func (s *h2Conns) add(conn net.Conn) (net.Conn, error) {
 	c := &h2Conn{Conn: conn, s: s}
 	s.m[c] = struct{}{}
 	return c, nil
+}
+
+// open is how many connections are open.
+func (s *h2Conns) open() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.m)
 }
 
 // drop closes every connection now, and lets new ones be dialled.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pushbench/pushbench/contract"
 	"github.com/pushbench/pushbench/event"
 	"github.com/pushbench/pushbench/results"
 	"github.com/pushbench/pushbench/servers"
@@ -31,7 +32,10 @@ type h2Stack struct {
 func newH2Stack(t *testing.T, tlsOn bool) *h2Stack {
 	t.Helper()
 	s := &h2Stack{hub: servers.NewHub(nil), protos: map[int]int{}}
-	srv := servers.New(s.hub, &servers.Options{Retry: 20 * time.Millisecond, Heartbeat: time.Second})
+	srv, err := servers.New(s.hub, &servers.Options{Retry: 20 * time.Millisecond, Heartbeat: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
 	s.ts = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.protos[r.ProtoMajor]++
@@ -87,18 +91,18 @@ func TestHTTP2VariantsDeliverAndResume(t *testing.T) {
 	sseNoLeaks(t)
 	const clients, first, second = 4, 30, 30
 	for _, tc := range []struct {
-		transport string
+		transport contract.Transport
 		shared    bool
 	}{
-		{SSEH2, false}, {SSEH2C, false}, {PollH2, false}, {PollH2C, false},
-		{SSEH2, true}, {SSEH2C, true}, {PollH2, true}, {PollH2C, true},
+		{contract.SSEH2, false}, {contract.SSEH2C, false}, {contract.PollH2, false}, {contract.PollH2C, false},
+		{contract.SSEH2, true}, {contract.SSEH2C, true}, {contract.PollH2, true}, {contract.PollH2C, true},
 	} {
-		transport, name := tc.transport, tc.transport
+		transport, name := tc.transport, string(tc.transport)
 		if tc.shared {
 			name += "/shared"
 		}
 		t.Run(name, func(t *testing.T) {
-			s := newH2Stack(t, transport == SSEH2 || transport == PollH2)
+			s := newH2Stack(t, transport == contract.SSEH2 || transport == contract.PollH2)
 			o := s.opts
 			// Each client on a connection of its own, like one browser
 			// tab each; or all on one, like one tab's EventSources.
@@ -147,7 +151,7 @@ func TestHTTP2VariantsDeliverAndResume(t *testing.T) {
 			}
 
 			c := f.Counts(s.hub.Head())
-			want := Counts{Expected: clients * (first + second), Delivered: clients * (first + second)}
+			want := Counts{Delivery: results.Delivery{Expected: clients * (first + second), Delivered: clients * (first + second)}}
 			got := c
 			got.Attempts, got.Connects, got.Polls, got.EmptyPolls = 0, 0, 0, 0
 			got.Errors = results.Errors{}
@@ -159,14 +163,14 @@ func TestHTTP2VariantsDeliverAndResume(t *testing.T) {
 			// shared connection with errors of its own ("client
 			// connection force closed"), which count as protocol errors.
 			ended := results.Errors{Closed: c.Errors.Closed, Protocol: c.Errors.Protocol}
-			if c.Errors != ended || (BaseTransport(transport) == SSE && ended.Total() == 0) {
+			if c.Errors != ended || (transport.Base() == contract.SSE && ended.Total() == 0) {
 				t.Errorf("failures %+v, want only connections that ended", c.Errors)
 			}
 			h2, other := s.requests()
 			if h2 == 0 || other != 0 {
 				t.Errorf("server saw %d HTTP/2 requests and %d others; want only HTTP/2", h2, other)
 			}
-			if BaseTransport(transport) == SSE {
+			if transport.Base() == contract.SSE {
 				if c.Connects < 2*clients {
 					t.Errorf("%d streams, want at least %d (one per client, again after the drop)", c.Connects, 2*clients)
 				}
@@ -192,11 +196,14 @@ func TestHTTP2VariantsDeliverAndResume(t *testing.T) {
 func TestHTTP2VariantsRefuseHTTP1Server(t *testing.T) {
 	sseNoLeaks(t)
 	hub := servers.NewHub(nil)
-	srv := servers.New(hub, nil)
+	srv, err := servers.New(hub, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ts := httptest.NewServer(srv) // HTTP/1.1 only
 	t.Cleanup(func() { srv.Close(); ts.Close() })
-	for _, transport := range []string{SSEH2C, PollH2C} {
-		t.Run(transport, func(t *testing.T) {
+	for _, transport := range []contract.Transport{contract.SSEH2C, contract.PollH2C} {
+		t.Run(string(transport), func(t *testing.T) {
 			tr := NewTracker(0, NewLatency(), 0)
 			c, err := New(transport, ts.URL, tr, &Options{SSERetry: 10 * time.Millisecond, PollInterval: 10 * time.Millisecond})
 			if err != nil {
@@ -211,7 +218,7 @@ func TestHTTP2VariantsRefuseHTTP1Server(t *testing.T) {
 			waitFor(t, "3 attempts", func() bool { return tr.attempts.Load() >= 3 })
 			err = r.stop(t)
 			n := tr.Counts(0)
-			if err != nil || n.Attempts == 0 || n.Polls != 0 || (BaseTransport(transport) == SSE && n.Connects != 0) {
+			if err != nil || n.Attempts == 0 || n.Polls != 0 || (transport.Base() == contract.SSE && n.Connects != 0) {
 				t.Errorf("Run: %v; account %+v, want attempts and no stream or poll", err, n)
 			}
 		})
@@ -219,24 +226,17 @@ func TestHTTP2VariantsRefuseHTTP1Server(t *testing.T) {
 }
 
 func TestHTTP2VariantsCheckBase(t *testing.T) {
-	for _, tc := range []struct{ transport, base string }{
-		{SSEH2, "http://127.0.0.1:1"},
-		{PollH2, "http://127.0.0.1:1"},
-		{SSEH2C, "https://127.0.0.1:1"},
-		{PollH2C, "ws://127.0.0.1:1"},
+	for _, tc := range []struct {
+		transport contract.Transport
+		base      string
+	}{
+		{contract.SSEH2, "http://127.0.0.1:1"},
+		{contract.PollH2, "http://127.0.0.1:1"},
+		{contract.SSEH2C, "https://127.0.0.1:1"},
+		{contract.PollH2C, "ws://127.0.0.1:1"},
 	} {
 		if _, err := New(tc.transport, tc.base, NewTracker(0, NewLatency(), 0), nil); err == nil {
 			t.Errorf("New(%s, %s): no error", tc.transport, tc.base)
-		}
-	}
-}
-
-func TestBaseTransport(t *testing.T) {
-	for in, want := range map[string]string{
-		SSEH2: SSE, SSEH2C: SSE, PollH2: Poll, PollH2C: Poll, SSE: SSE, WS: WS, TCP: TCP, "x": "x",
-	} {
-		if got := BaseTransport(in); got != want {
-			t.Errorf("BaseTransport(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
@@ -267,7 +267,7 @@ func TestHTTP2SSEReadTimeout(t *testing.T) {
 	ts.Start()
 	t.Cleanup(ts.Close)
 	tr := NewTracker(0, NewLatency(), 0)
-	c, err := New(SSEH2C, ts.URL, tr, &Options{ReadTimeout: 100 * time.Millisecond, SSERetry: 10 * time.Millisecond})
+	c, err := New(contract.SSEH2C, ts.URL, tr, &Options{ReadTimeout: 100 * time.Millisecond, SSERetry: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,8 +300,8 @@ func TestHTTP2VariantsBoundResponseHeaders(t *testing.T) {
 	ts.Config.Protocols.SetUnencryptedHTTP2(true)
 	ts.Start()
 	t.Cleanup(ts.Close)
-	for _, transport := range []string{SSEH2C, PollH2C} {
-		t.Run(transport, func(t *testing.T) {
+	for _, transport := range []contract.Transport{contract.SSEH2C, contract.PollH2C} {
+		t.Run(string(transport), func(t *testing.T) {
 			tr := NewTracker(0, nil, 0)
 			c, err := New(transport, ts.URL, tr, &Options{SSERetry: time.Hour, PollInterval: time.Hour})
 			if err != nil {
@@ -312,7 +312,7 @@ func TestHTTP2VariantsBoundResponseHeaders(t *testing.T) {
 			if err := r.stop(t); err != nil {
 				t.Fatalf("Run = %v, want nil: the client goes on", err)
 			}
-			if n := tr.Counts(0); n.Polls != 0 || (transport == SSEH2C && n.Connects != 0) || n.Errors != (results.Errors{Protocol: 1}) {
+			if n := tr.Counts(0); n.Polls != 0 || (transport == contract.SSEH2C && n.Connects != 0) || n.Errors != (results.Errors{Protocol: 1}) {
 				t.Fatalf("counts %+v, want one failed attempt and no stream or poll", n)
 			}
 		})

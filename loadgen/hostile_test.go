@@ -15,6 +15,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/pushbench/pushbench/contract"
 	"github.com/pushbench/pushbench/results"
 )
 
@@ -129,8 +130,8 @@ func TestClientsBoundResponseHeaders(t *testing.T) {
 		heapLimit = 8 << 20       // growth allowed while the header streams
 		total     = 8 * heapLimit // what the server streams on a connection
 	)
-	for _, transport := range []string{SSE, Poll, WS} {
-		t.Run(transport, func(t *testing.T) {
+	for _, transport := range []contract.Transport{contract.SSE, contract.Poll, contract.WS} {
+		t.Run(string(transport), func(t *testing.T) {
 			checkLeaks(t)
 			h := newHostile(t, "HTTP/1.1 200 OK\r\nX-Junk: ", total)
 			tr := NewTracker(0, nil, 0)
@@ -159,7 +160,7 @@ func TestClientsBoundResponseHeaders(t *testing.T) {
 			}
 			got := tr.Counts(0)
 			want := Counts{Attempts: 1, Errors: results.Errors{HeaderTooLarge: 1}}
-			if transport == Poll {
+			if transport == contract.Poll {
 				want.Connects = 1 // a poller counts its keep-alive connection
 			}
 			if got != want {
@@ -185,7 +186,7 @@ func TestHeaderBoundLiftsAfterTheHeader(t *testing.T) {
 	if err := r.stop(t); err != nil {
 		t.Fatalf("Run = %v", err)
 	}
-	if got, want := tr.Counts(1), (Counts{Expected: 1, Delivered: 1, Attempts: 1, Connects: 1}); got != want {
+	if got, want := tr.Counts(1), (Counts{Delivery: results.Delivery{Expected: 1, Delivered: 1}, Attempts: 1, Connects: 1}); got != want {
 		t.Fatalf("counts %+v\nwant   %+v", got, want)
 	}
 }

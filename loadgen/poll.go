@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pushbench/pushbench/contract"
 	"github.com/pushbench/pushbench/event"
 )
 
@@ -63,11 +64,25 @@ type pollClient struct {
 	br   *bufio.Reader // reads hc; kept across connections
 	body []byte        // the one body buffer, reused across polls
 	ans  pollAnswer
+	// long makes it a long-polling client: it asks /longpoll, which holds
+	// the request until there is news, and asks again as soon as an answer
+	// arrives; it pauses PollInterval only after a failed request.
+	long bool
 }
 
 // newPollClient returns a polling client of the server at base
 // (http://host:port), which it polls at /poll.
 func newPollClient(base string, t *Tracker, o Options) (Client, error) {
+	return newRequestClient(base, t, o, false)
+}
+
+// newLongPollClient returns a long-polling client of the server at base,
+// which it asks at /longpoll. Its ReadTimeout must exceed the server's hold.
+func newLongPollClient(base string, t *Tracker, o Options) (Client, error) {
+	return newRequestClient(base, t, o, true)
+}
+
+func newRequestClient(base string, t *Tracker, o Options, long bool) (Client, error) {
 	u, err := url.Parse(base)
 	if err != nil {
 		return nil, fmt.Errorf("loadgen: poll client: base %q: %w", base, err)
@@ -79,13 +94,18 @@ func newPollClient(base string, t *Tracker, o Options) (Client, error) {
 	if u.Port() == "" {
 		addr = net.JoinHostPort(u.Hostname(), "80")
 	}
+	path := contract.Poll.Path()
+	if long {
+		path = contract.LongPoll.Path()
+	}
 	return &pollClient{
 		t:    t,
 		o:    o,
 		addr: addr,
+		long: long,
 		req: &http.Request{
 			Method:     http.MethodGet,
-			URL:        &url.URL{Path: strings.TrimSuffix(u.Path, "/") + "/poll"},
+			URL:        &url.URL{Path: strings.TrimSuffix(u.Path, "/") + path},
 			Host:       u.Host,
 			Proto:      "HTTP/1.1",
 			ProtoMajor: 1,
@@ -119,7 +139,7 @@ func (c *pollClient) Run(ctx context.Context) error {
 			c.t.Disconnected()
 			c.hangUp()
 		}
-		if more && err == nil {
+		if err == nil && (more || c.long) {
 			continue
 		}
 		if !pauseCtx(ctx, timer, c.o.PollInterval) {

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pushbench/pushbench/contract"
 	"github.com/pushbench/pushbench/event"
 	"github.com/pushbench/pushbench/results"
 )
@@ -112,7 +113,7 @@ func attemptsOK(c Counts, failed uint64) bool {
 
 func newPoll(t *testing.T, base string, tr *Tracker, o Options) Client {
 	t.Helper()
-	c, err := New(Poll, base, tr, &o)
+	c, err := New(contract.Poll, base, tr, &o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +140,7 @@ func TestPollDeliversEveryEventOnce(t *testing.T) {
 	if !attemptsOK(got, 0) {
 		t.Fatalf("%d attempts for %d polls", got.Attempts, got.Polls)
 	}
-	want := Counts{Expected: head, Delivered: head, Attempts: got.Attempts, Connects: 1, Polls: got.Polls, EmptyPolls: got.Polls - 2}
+	want := Counts{Delivery: results.Delivery{Expected: head, Delivered: head}, Attempts: got.Attempts, Connects: 1, Polls: got.Polls, EmptyPolls: got.Polls - 2}
 	if got != want {
 		t.Fatalf("counts %+v\nwant   %+v", got, want)
 	}
@@ -210,7 +211,7 @@ func TestPollGapAndStaleEvents(t *testing.T) {
 	if !attemptsOK(got, 0) {
 		t.Fatalf("%d attempts for %d polls", got.Attempts, got.Polls)
 	}
-	want := Counts{Expected: 5, Delivered: 3, Gaps: 1, GapMissed: 2, Attempts: got.Attempts, Connects: 1, Polls: got.Polls, EmptyPolls: got.Polls - 2}
+	want := Counts{Delivery: results.Delivery{Expected: 5, Delivered: 3, Gaps: 1, GapMissed: 2}, Attempts: got.Attempts, Connects: 1, Polls: got.Polls, EmptyPolls: got.Polls - 2}
 	if got != want {
 		t.Fatalf("counts %+v\nwant   %+v", got, want)
 	}
@@ -343,7 +344,7 @@ func TestPollRedials(t *testing.T) {
 		if err := r.stop(t); err != nil {
 			t.Fatalf("Run = %v", err)
 		}
-		want := Counts{Expected: 8, Delivered: 8, Attempts: 3, Connects: 2, Polls: 2, Errors: results.Errors{Closed: 1}}
+		want := Counts{Delivery: results.Delivery{Expected: 8, Delivered: 8}, Attempts: 3, Connects: 2, Polls: 2, Errors: results.Errors{Closed: 1}}
 		if got := tr.Counts(8); got != want {
 			t.Fatalf("counts %+v\nwant   %+v", got, want)
 		}
@@ -481,7 +482,7 @@ func BenchmarkPollClient(b *testing.B) {
 			}
 		},
 	}
-	c, err := New(Poll, "http://bench.invalid", NewTracker(0, NewLatency(), 0), &o)
+	c, err := New(contract.Poll, "http://bench.invalid", NewTracker(0, NewLatency(), 0), &o)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -111,17 +111,8 @@ func Recover(trackers []*Tracker, fault, from, to time.Time) results.Recovery {
 			rec(catch, b.CaughtUp-b.Reconnected)
 		}
 	}
-	r.Detect, r.Reconnect, r.CatchUp = quantiles(detect), quantiles(reconn), quantiles(catch)
+	r.Detect, r.Reconnect, r.CatchUp = results.LatencyOf(detect), results.LatencyOf(reconn), results.LatencyOf(catch)
 	return r
-}
-
-func quantiles(h interface {
-	TotalCount() int64
-	ValueAtQuantile(float64) int64
-	Max() int64
-}) results.Quantiles {
-	ms := func(ns int64) float64 { return float64(ns) / 1e6 }
-	return results.Quantiles{N: h.TotalCount(), P50: ms(h.ValueAtQuantile(50)), P99: ms(h.ValueAtQuantile(99)), Max: ms(h.Max())}
 }
 
 // Timeline samples trackers every interval until ctx ends and returns the

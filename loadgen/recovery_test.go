@@ -43,7 +43,7 @@ func TestTrackerRecordsBreaks(t *testing.T) {
 
 	r := Recover([]*Tracker{tr}, time.Time{}, time.Unix(0, b.Detected), time.Unix(0, b.Detected+1))
 	if r.Broken != 1 || r.Reconnected != 1 || r.CaughtUp != 1 || r.Replayed != 1 ||
-		r.Attempts != 2 || r.FailedAttempts != 1 || r.Detect.N != 1 || r.Detect.Max < 999 {
+		r.Attempts != 2 || r.FailedAttempts != 1 || r.Detect.Count != 1 || r.Detect.Max < 999e6 {
 		t.Fatalf("recovery %+v", r)
 	}
 	if none := Recover([]*Tracker{tr}, time.Time{}, time.Unix(0, b.Detected+1), time.Now()); none.Broken != 0 {

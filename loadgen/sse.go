@@ -90,7 +90,7 @@ func (es *EventSource) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	o := es.Options.withDefaults()
+	o := es.Options.WithDefaults()
 	s := &sseStream{
 		es: es,
 		o:  o,

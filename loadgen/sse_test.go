@@ -18,6 +18,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/pushbench/pushbench/contract"
 	"github.com/pushbench/pushbench/event"
 	"github.com/pushbench/pushbench/results"
 )
@@ -106,7 +107,7 @@ func sseWaitFor(t *testing.T, what string, cond func() bool) {
 
 func newTestSSEClient(t *testing.T, base string, tr *Tracker, o *Options) Client {
 	t.Helper()
-	c, err := New(SSE, base, tr, o)
+	c, err := New(contract.SSE, base, tr, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +143,7 @@ func TestSSEClientDelivers(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatalf("Run = %v, want nil after cancel", err)
 	}
-	if got, want := tr.Counts(3), (Counts{Expected: 3, Delivered: 3, Attempts: 1, Connects: 1}); got != want {
+	if got, want := tr.Counts(3), (Counts{Delivery: results.Delivery{Expected: 3, Delivered: 3}, Attempts: 1, Connects: 1}); got != want {
 		t.Fatalf("counts %+v\nwant %+v", got, want)
 	}
 	want := []string{string(sseTestEvent(1)), string(sseTestEvent(2)), string(sseTestEvent(3))}
@@ -191,7 +192,7 @@ func TestSSEClientReconnectsWithLastEventID(t *testing.T) {
 		t.Fatalf("Run = %v", err)
 	}
 	// The first stream's end is the one failure: closed by the server.
-	want := Counts{Expected: 4, Delivered: 4, Attempts: 2, Connects: 2, Errors: results.Errors{Closed: 1}}
+	want := Counts{Delivery: results.Delivery{Expected: 4, Delivered: 4}, Attempts: 2, Connects: 2, Errors: results.Errors{Closed: 1}}
 	if got := tr.Counts(14); got != want {
 		t.Fatalf("counts %+v\nwant %+v", got, want)
 	}
@@ -257,7 +258,7 @@ func TestSSEClientGapAndMalformed(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatalf("Run = %v", err)
 	}
-	want := Counts{Expected: 6, Delivered: 1, Gaps: 1, GapMissed: 5, Malformed: 3, Attempts: 1, Connects: 1}
+	want := Counts{Delivery: results.Delivery{Expected: 6, Delivered: 1, Gaps: 1, GapMissed: 5, Malformed: 3}, Attempts: 1, Connects: 1}
 	if got := tr.Counts(6); got != want {
 		t.Fatalf("counts %+v\nwant %+v", got, want)
 	}
@@ -399,7 +400,7 @@ func TestSSEClientFollowsRedirects(t *testing.T) {
 	if n := hops.Load(); n != 2 {
 		t.Fatalf("original URL requested %d times, want 2", n)
 	}
-	if got, want := tr.Counts(2), (Counts{Expected: 2, Delivered: 2, Attempts: 2, Connects: 2, Errors: results.Errors{Closed: 1}}); got != want {
+	if got, want := tr.Counts(2), (Counts{Delivery: results.Delivery{Expected: 2, Delivered: 2}, Attempts: 2, Connects: 2, Errors: results.Errors{Closed: 1}}); got != want {
 		t.Fatalf("counts %+v\nwant %+v", got, want)
 	}
 }

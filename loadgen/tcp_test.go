@@ -126,7 +126,7 @@ func tcpOptions() Options {
 
 func newTCP(t testing.TB, base string, tr *Tracker, o Options) Client {
 	t.Helper()
-	c, err := newTCPClient(base, tr, o.withDefaults())
+	c, err := newTCPClient(base, tr, o.WithDefaults())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -195,23 +195,10 @@ func (t *Tracker) Malformed() { t.malformed.Add(1) }
 // context ended.
 func (t *Tracker) Fail(err error) { t.failed[classify(err)].Add(1) }
 
-// Counts is the account of one client, or the sum over many.
+// Counts is the account of one client, or the sum over many: its delivery
+// account, the one results.Run carries, and how it connected.
 type Counts struct {
-	// Expected is the number of events the client should have received.
-	Expected uint64 `json:"expected"`
-	// Delivered is the number of distinct events received.
-	Delivered uint64 `json:"delivered"`
-	// Lost is events expected, never received and never signalled as a gap.
-	Lost uint64 `json:"lost"`
-	// Duplicates is events received again.
-	Duplicates uint64 `json:"duplicates"`
-	// Reordered is events that arrived after a later one.
-	Reordered uint64 `json:"reordered"`
-	// Gaps is gap signals received; GapMissed the events they stood for.
-	Gaps      uint64 `json:"gaps"`
-	GapMissed uint64 `json:"gap_missed"`
-	// Malformed is messages that were neither an event nor a gap signal.
-	Malformed uint64 `json:"malformed"`
+	results.Delivery
 	// Attempts and Connects count connection attempts and the ones that
 	// streamed; Connects beyond one per client are reconnects.
 	Attempts uint64 `json:"attempts"`
@@ -227,14 +214,7 @@ type Counts struct {
 // Add sums c and o.
 func (c Counts) Add(o Counts) Counts {
 	return Counts{
-		Expected:   c.Expected + o.Expected,
-		Delivered:  c.Delivered + o.Delivered,
-		Lost:       c.Lost + o.Lost,
-		Duplicates: c.Duplicates + o.Duplicates,
-		Reordered:  c.Reordered + o.Reordered,
-		Gaps:       c.Gaps + o.Gaps,
-		GapMissed:  c.GapMissed + o.GapMissed,
-		Malformed:  c.Malformed + o.Malformed,
+		Delivery:   c.Delivery.Add(o.Delivery),
 		Attempts:   c.Attempts + o.Attempts,
 		Connects:   c.Connects + o.Connects,
 		Polls:      c.Polls + o.Polls,
@@ -248,12 +228,14 @@ func (c Counts) Add(o Counts) Counts {
 // client has stopped.
 func (t *Tracker) Counts(head uint64) Counts {
 	c := Counts{
-		Delivered:  t.delivered.Load(),
-		Duplicates: t.dups.Load(),
-		Reordered:  t.reordered.Load(),
-		Gaps:       t.gaps.Load(),
-		GapMissed:  t.gapMissed.Load(),
-		Malformed:  t.malformed.Load(),
+		Delivery: results.Delivery{
+			Delivered:  t.delivered.Load(),
+			Duplicates: t.dups.Load(),
+			Reordered:  t.reordered.Load(),
+			Gaps:       t.gaps.Load(),
+			GapMissed:  t.gapMissed.Load(),
+			Malformed:  t.malformed.Load(),
+		},
 		Attempts:   t.attempts.Load(),
 		Connects:   t.connects.Load(),
 		Polls:      t.polls.Load(),

@@ -3,6 +3,8 @@ package loadgen
 import (
 	"testing"
 
+	"github.com/pushbench/pushbench/results"
+
 	"github.com/pushbench/pushbench/event"
 )
 
@@ -22,13 +24,13 @@ func TestTrackerAccounts(t *testing.T) {
 		seqs []uint64
 		want Counts
 	}{
-		{"exact", 3, []uint64{1, 2, 3}, Counts{Expected: 3, Delivered: 3}},
-		{"tail lost", 5, []uint64{1, 2, 3}, Counts{Expected: 5, Delivered: 3, Lost: 2}},
-		{"hole lost", 4, []uint64{1, 4}, Counts{Expected: 4, Delivered: 2, Lost: 2}},
-		{"duplicate", 2, []uint64{1, 2, 2, 1}, Counts{Expected: 2, Delivered: 2, Duplicates: 2}},
-		{"reordered", 4, []uint64{1, 3, 2, 4}, Counts{Expected: 4, Delivered: 4, Reordered: 1}},
-		{"hole split", 6, []uint64{1, 6, 3, 3, 5}, Counts{Expected: 6, Delivered: 4, Reordered: 2, Duplicates: 1, Lost: 2}},
-		{"nothing", 3, nil, Counts{Expected: 3, Lost: 3}},
+		{"exact", 3, []uint64{1, 2, 3}, Counts{Delivery: results.Delivery{Expected: 3, Delivered: 3}}},
+		{"tail lost", 5, []uint64{1, 2, 3}, Counts{Delivery: results.Delivery{Expected: 5, Delivered: 3, Lost: 2}}},
+		{"hole lost", 4, []uint64{1, 4}, Counts{Delivery: results.Delivery{Expected: 4, Delivered: 2, Lost: 2}}},
+		{"duplicate", 2, []uint64{1, 2, 2, 1}, Counts{Delivery: results.Delivery{Expected: 2, Delivered: 2, Duplicates: 2}}},
+		{"reordered", 4, []uint64{1, 3, 2, 4}, Counts{Delivery: results.Delivery{Expected: 4, Delivered: 4, Reordered: 1}}},
+		{"hole split", 6, []uint64{1, 6, 3, 3, 5}, Counts{Delivery: results.Delivery{Expected: 6, Delivered: 4, Reordered: 2, Duplicates: 1, Lost: 2}}},
+		{"nothing", 3, nil, Counts{Delivery: results.Delivery{Expected: 3, Lost: 3}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := feed(tc.head, tc.seqs...); got != tc.want {
@@ -46,7 +48,7 @@ func TestTrackerGapIsSignalledNotLost(t *testing.T) {
 	}
 	tr.Event(event.Header{Seq: 7}, 0)
 	got := tr.Counts(7)
-	want := Counts{Expected: 5, Delivered: 1, Gaps: 1, GapMissed: 4}
+	want := Counts{Delivery: results.Delivery{Expected: 5, Delivered: 1, Gaps: 1, GapMissed: 4}}
 	if got != want {
 		t.Fatalf("got %+v want %+v", got, want)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/pushbench/pushbench/contract"
 	"github.com/pushbench/pushbench/event"
 )
 
@@ -79,8 +80,8 @@ var wsWritePool = &sync.Pool{}
 // The zero value is not useful; set Min and Max (0 < Min ≤ Max).
 type Backoff struct {
 	Min, Max time.Duration
-	Jitter   Jitter        // "" means FullJitter
-	ceiling  time.Duration // bound of the next pause; 0 means Min
+	Jitter   contract.Jitter // "" means FullJitter
+	ceiling  time.Duration   // bound of the next pause; 0 means Min
 }
 
 // Ceiling is the upper bound of the next pause.
@@ -104,7 +105,7 @@ func (b *Backoff) Next(int64n func(n int64) int64) time.Duration {
 	if c <= 0 {
 		return 0
 	}
-	if b.Jitter == NoJitter {
+	if b.Jitter == contract.NoJitter {
 		return c
 	}
 	return time.Duration(int64n(int64(min(c, math.MaxInt64-1)) + 1))

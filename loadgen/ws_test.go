@@ -21,6 +21,7 @@ import (
 	"github.com/gorilla/websocket"
 	"go.uber.org/goleak"
 
+	"github.com/pushbench/pushbench/contract"
 	"github.com/pushbench/pushbench/event"
 	"github.com/pushbench/pushbench/results"
 )
@@ -225,7 +226,7 @@ var fastRetry = Options{BackoffMin: time.Millisecond, BackoffMax: 10 * time.Mill
 
 func newWS(t *testing.T, base string, tr *Tracker, o Options) Client {
 	t.Helper()
-	c, err := New(WS, base, tr, &o)
+	c, err := New(contract.WS, base, tr, &o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +258,7 @@ func TestWSDeliversEveryEventOnce(t *testing.T) {
 	if err := r.stop(t); err != nil {
 		t.Fatalf("Run = %v, want nil after cancel", err)
 	}
-	want := Counts{Expected: n, Delivered: n, Attempts: 1, Connects: 1}
+	want := Counts{Delivery: results.Delivery{Expected: n, Delivered: n}, Attempts: 1, Connects: 1}
 	if got := tr.Counts(n); got != want {
 		t.Fatalf("counts %+v\nwant   %+v", got, want)
 	}
@@ -319,7 +320,7 @@ func TestWSReconnectResumes(t *testing.T) {
 			if q := f.queries(); strings.Join(q, " ") != "after=0 after=5" {
 				t.Fatalf("queries %q, want [after=0 after=5]", q)
 			}
-			want := Counts{Expected: head, Delivered: head, Attempts: 2, Connects: 2, Errors: results.Errors{Closed: 1}}
+			want := Counts{Delivery: results.Delivery{Expected: head, Delivered: head}, Attempts: 2, Connects: 2, Errors: results.Errors{Closed: 1}}
 			if got := tr.Counts(head); got != want {
 				t.Fatalf("counts %+v\nwant   %+v", got, want)
 			}
@@ -349,7 +350,7 @@ func TestWSRetriesServerErrors(t *testing.T) {
 	if err := r.stop(t); err != nil {
 		t.Fatalf("Run = %v", err)
 	}
-	want := Counts{Expected: 3, Delivered: 3, Attempts: 3, Connects: 1, Errors: results.Errors{Status: 2}}
+	want := Counts{Delivery: results.Delivery{Expected: 3, Delivered: 3}, Attempts: 3, Connects: 1, Errors: results.Errors{Status: 2}}
 	if got := tr.Counts(3); got != want {
 		t.Fatalf("counts %+v\nwant   %+v", got, want)
 	}
@@ -502,7 +503,7 @@ func TestWSGapAndMalformed(t *testing.T) {
 	if err := r.stop(t); err != nil {
 		t.Fatalf("Run = %v", err)
 	}
-	want := Counts{Expected: 6, Delivered: 2, Gaps: 1, GapMissed: 4, Malformed: 3, Attempts: 1, Connects: 1}
+	want := Counts{Delivery: results.Delivery{Expected: 6, Delivered: 2, Gaps: 1, GapMissed: 4, Malformed: 3}, Attempts: 1, Connects: 1}
 	if got := tr.Counts(6); got != want {
 		t.Fatalf("counts %+v\nwant   %+v", got, want)
 	}
@@ -653,7 +654,7 @@ func TestBackoff(t *testing.T) {
 	}
 
 	// Without jitter the source is never asked: every pause is the ceiling.
-	nj := Backoff{Min: 100 * ms, Max: time.Second, Jitter: NoJitter}
+	nj := Backoff{Min: 100 * ms, Max: time.Second, Jitter: contract.NoJitter}
 	for i, want := range []time.Duration{100 * ms, 200 * ms, 400 * ms, 800 * ms, time.Second} {
 		if got := nj.Next(func(int64) int64 { t.Fatal("no-jitter backoff drew a random number"); return 0 }); got != want {
 			t.Fatalf("no jitter: pause %d = %v, want %v", i, got, want)
@@ -699,12 +700,12 @@ func TestBackoff(t *testing.T) {
 }
 
 func TestNewRejectsUnknownJitter(t *testing.T) {
-	_, err := New(WS, "http://127.0.0.1:1", NewTracker(0, nil, 0), &Options{Jitter: "equal"})
+	_, err := New(contract.WS, "http://127.0.0.1:1", NewTracker(0, nil, 0), &Options{Jitter: "equal"})
 	if !errors.Is(err, ErrUnknownJitter) {
 		t.Fatalf("New with Jitter \"equal\" = %v, want ErrUnknownJitter", err)
 	}
-	for _, j := range []Jitter{"", FullJitter, NoJitter} {
-		if _, err := New(WS, "http://127.0.0.1:1", NewTracker(0, nil, 0), &Options{Jitter: j}); err != nil {
+	for _, j := range []contract.Jitter{"", contract.FullJitter, contract.NoJitter} {
+		if _, err := New(contract.WS, "http://127.0.0.1:1", NewTracker(0, nil, 0), &Options{Jitter: j}); err != nil {
 			t.Errorf("New with Jitter %q = %v", j, err)
 		}
 	}
@@ -738,7 +739,7 @@ func BenchmarkWSClientRead(b *testing.B) {
 			}
 		},
 	}
-	c, err := New(WS, "http://bench.invalid", NewTracker(0, NewLatency(), 0), &o)
+	c, err := New(contract.WS, "http://bench.invalid", NewTracker(0, NewLatency(), 0), &o)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pushbench/pushbench/contract"
 	"github.com/pushbench/pushbench/internal/jsonfile"
 	"github.com/pushbench/pushbench/loadgen"
 	"github.com/pushbench/pushbench/results"
@@ -37,9 +38,9 @@ type Outcome struct {
 
 // Overhead is one transport measured directly and through nginx.
 type Overhead struct {
-	Transport string  `json:"transport"`
-	Direct    Figures `json:"direct"`
-	Proxied   Figures `json:"proxied"`
+	Transport contract.Transport `json:"transport"`
+	Direct    Figures            `json:"direct"`
+	Proxied   Figures            `json:"proxied"`
 }
 
 // BufferingCase is SSE through one nginx set-up.
@@ -123,8 +124,8 @@ func (o *Outcome) WriteMarkdown(w io.Writer) error {
 			results.FormatSI(f.DeliveriesPerSec), f.Delivered, f.Expected, verdict(f))
 	}
 	for _, ov := range o.Overhead {
-		row(ov.Transport, "direct", ov.Direct)
-		row(ov.Transport, "nginx", ov.Proxied)
+		row(string(ov.Transport), "direct", ov.Direct)
+		row(string(ov.Transport), "nginx", ov.Proxied)
 	}
 	p("\n")
 	for _, ov := range o.Overhead {

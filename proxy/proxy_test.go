@@ -19,6 +19,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/pushbench/pushbench/contract"
 	"github.com/pushbench/pushbench/loadgen"
 	"github.com/pushbench/pushbench/servers"
 )
@@ -48,7 +49,10 @@ func startStack(t testing.TB, o *servers.Options, cfg Config) *stack {
 	t.Helper()
 	cfg.Exec = needNginx(t)
 	hub := servers.NewHub(nil)
-	srv := servers.New(hub, o)
+	srv, err := servers.New(hub, o)
+	if err != nil {
+		t.Fatal(err)
+	}
 	hs := httptest.NewServer(srv)
 	t.Cleanup(func() {
 		srv.Close() // ends the streams, so Close waits only for polls
@@ -81,8 +85,8 @@ func (s *stack) publish(t testing.TB, rate float64, count uint64) uint64 {
 }
 
 func TestEveryTransportThroughNginxDeliversEveryEventOnceInOrder(t *testing.T) {
-	for _, tr := range []string{loadgen.Poll, loadgen.SSE, loadgen.WS} {
-		t.Run(tr, func(t *testing.T) {
+	for _, tr := range []contract.Transport{contract.Poll, contract.SSE, contract.WS} {
+		t.Run(string(tr), func(t *testing.T) {
 			st := startStack(t, nil, Config{Connections: 16})
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
@@ -107,7 +111,7 @@ func TestEveryTransportThroughNginxDeliversEveryEventOnceInOrder(t *testing.T) {
 			if c.Expected != clients*events || c.Delivered != c.Expected || c.Lost+c.Duplicates+c.Reordered+c.Gaps+c.Malformed != 0 {
 				t.Errorf("through nginx: %+v, want %d events each to %d clients exactly once in order", c, events, clients)
 			}
-			if c.Connects != clients && tr != loadgen.Poll {
+			if c.Connects != clients && tr != contract.Poll {
 				t.Errorf("%d stream connections for %d clients: streams were cut", c.Connects, clients)
 			}
 		})

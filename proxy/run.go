@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pushbench/pushbench/bench"
+	"github.com/pushbench/pushbench/contract"
 	"github.com/pushbench/pushbench/loadgen"
 	"github.com/pushbench/pushbench/results"
 	"github.com/pushbench/pushbench/servers"
@@ -41,7 +43,10 @@ func InProcess(_ context.Context, o *servers.Options) (string, func() error, err
 	if err != nil {
 		return "", nil, err
 	}
-	srv := servers.New(servers.NewHub(nil), o)
+	srv, err := servers.New(servers.NewHub(nil), o)
+	if err != nil {
+		return "", nil, errors.Join(err, ln.Close())
+	}
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan error, 1)
 	go func() { done <- hs.Serve(ln) }()
@@ -58,20 +63,20 @@ func InProcess(_ context.Context, o *servers.Options) (string, func() error, err
 	return "http://" + ln.Addr().String(), stop, nil
 }
 
-// Process runs argv (e.g. {"/usr/local/bin/pushbench", "serve"}) as a
-// separate server process on a free loopback port, with
-// --x-accel-buffering=false when o.NoAccelHeader is set.
-func Process(argv ...string) StartServer {
+// Process runs cmd (e.g. {"/usr/local/bin/pushbench", "serve"}) as a
+// separate server process on a free loopback port, without the
+// X-Accel-Buffering header when o.NoAccelHeader is set.
+func Process(cmd ...string) StartServer {
 	return func(ctx context.Context, o *servers.Options) (string, func() error, error) {
-		args := append(append([]string(nil), argv...), "--addr", "127.0.0.1:0", "--wait-start")
-		if o != nil && o.NoAccelHeader {
-			args = append(args, "--x-accel-buffering=false")
+		spec := bench.ServerSpec{Command: cmd}
+		if o != nil {
+			spec.NoAccelHeader = o.NoAccelHeader
 		}
-		p, err := loadgen.StartServer(ctx, args...)
+		srv, err := bench.StartServer(ctx, spec)
 		if err != nil {
 			return "", nil, err
 		}
-		return p.URL, func() error { return p.Stop(10 * time.Second) }, nil
+		return srv.URL, func() error { return srv.Stop(10 * time.Second) }, nil
 	}
 }
 
@@ -176,7 +181,7 @@ func Run(ctx context.Context, o *Options) (_ *Outcome, err error) {
 		return nil, err
 	}
 	out.Config = ng.Conf
-	for _, tr := range []string{loadgen.Poll, loadgen.SSE, loadgen.WS} {
+	for _, tr := range []contract.Transport{contract.Poll, contract.SSE, contract.WS} {
 		ov := Overhead{Transport: tr}
 		opts.Logf("proxy: %s direct", tr)
 		ov.Direct = measure(ctx, opts, tr, base, base)
@@ -220,24 +225,24 @@ func Run(ctx context.Context, o *Options) (_ *Outcome, err error) {
 	return out, ctx.Err()
 }
 
-// measure runs the load once with clients of transport on target.
-func measure(ctx context.Context, o Options, transport, target, control string) Figures {
-	run, err := loadgen.Measure(ctx, loadgen.RunConfig{
-		Fleet: loadgen.FleetConfig{
-			Transport: transport,
-			Target:    target,
-			Clients:   o.Clients,
-			// Clients that get nothing must not reconnect within the run:
-			// they would hide a stalled stream behind fresh ones.
-			Options: loadgen.Options{ReadTimeout: time.Minute},
+// plan is the fan-out load every measurement runs, with clients of
+// transport. Clients that get nothing must not reconnect within the run:
+// they would hide a stalled stream behind fresh ones.
+func (o Options) plan(transport contract.Transport) bench.Plan {
+	return bench.Plan{
+		Load: bench.Load{
+			Transport: transport, Clients: o.Clients,
+			Schedule: contract.Schedule{Rate: o.Rate, Burst: 1, Payload: o.Payload},
+			Warmup:   o.Warmup, Duration: o.Duration,
+			Client: loadgen.Options{ReadTimeout: time.Minute},
 		},
-		Control:  control,
-		Rate:     o.Rate,
-		Payload:  o.Payload,
-		Warmup:   o.Warmup,
-		Duration: o.Duration,
-		Drain:    o.Drain,
-	})
+		Drain: o.Drain,
+	}
+}
+
+// measure runs the load once with clients of transport on target.
+func measure(ctx context.Context, o Options, transport contract.Transport, target, control string) Figures {
+	run, err := bench.Measure(ctx, bench.Target{Stream: target, Control: bench.Control{Base: control}}, o.plan(transport))
 	f := figures(run)
 	if err != nil {
 		f.Error = err.Error()
@@ -245,67 +250,21 @@ func measure(ctx context.Context, o Options, transport, target, control string) 
 	return f
 }
 
-// measureStream runs the load once with SSE clients on target, like
-// loadgen.Measure but without waiting for the clients to see their
-// responses: through a buffering proxy a client sees nothing, headers
-// included, until enough of the stream has piled up, so Measure would wait
-// for connections that only publishing can complete. It waits for the server
-// to have every subscriber instead.
-func measureStream(ctx context.Context, o Options, target, control string) (f Figures) {
-	fail := func(err error) Figures {
-		f.Error = err.Error()
-		return f
-	}
-	ctl := loadgen.Control{Base: control}
-	before, err := ctl.Stats(ctx)
-	if err != nil {
-		return fail(err)
-	}
+// measureStream runs the load once with SSE clients on target, waiting for
+// the server to count every subscriber rather than for the clients to see
+// their responses: through a buffering proxy a client sees nothing, headers
+// included, until enough of the stream has piled up. It also records in
+// which windows events arrived.
+func measureStream(ctx context.Context, o Options, target, control string) Figures {
 	var arr arrivals
-	fleet, err := loadgen.StartFleet(ctx, loadgen.FleetConfig{
-		Transport: loadgen.SSE, Target: target, Clients: o.Clients, After: before.Hub.Head,
-		Options:     loadgen.Options{ReadTimeout: time.Minute, Observe: func([]byte) { arr.add(time.Now()) }},
-		MeasureFrom: 1<<63 - 1, // nothing flows before the schedule starts
-	})
+	p := o.plan(contract.SSE)
+	p.Await = bench.AwaitSubscribers
+	p.Client.Observe = func([]byte) { arr.add(time.Now()) }
+	run, err := bench.Measure(ctx, bench.Target{Stream: target, Control: bench.Control{Base: control}}, p)
+	f := figures(run)
+	f.Published, f.ArrivalWindows = run.EventsPublished, arr.windows()
 	if err != nil {
-		return fail(err)
-	}
-	defer fleet.Stop()
-	if err := waitSubscribers(ctx, ctl, before.Hub.Subscribers+o.Clients); err != nil {
-		return fail(err)
-	}
-	start := time.Now()
-	fleet.SetMeasureFrom(start.Add(o.Warmup).UnixNano())
-	if err := ctl.Start(ctx, o.Rate, 1, o.Payload, 0); err != nil {
-		return fail(err)
-	}
-	if err := sleepCtx(ctx, o.Warmup+o.Duration); err != nil {
-		return fail(err)
-	}
-	head, err := ctl.Stop(context.WithoutCancel(ctx))
-	if err != nil {
-		return fail(err)
-	}
-	dctx, cancel := context.WithTimeout(ctx, o.Drain)
-	caughtErr := fleet.WaitCaughtUp(dctx, head)
-	cancel()
-	behind := fleet.Behind(head)
-	elapsed := time.Since(start).Seconds()
-	fleet.Stop()
-	c := fleet.Counts(head)
-	lat := results.PercentilesOf(fleet.Latency().Snapshot())
-	f = Figures{
-		P50NS: lat.P50, P99NS: lat.P99, MaxNS: lat.Max, Samples: lat.Count,
-		DeliveriesPerSec: float64(c.Delivered) / elapsed,
-		Expected:         c.Expected, Delivered: c.Delivered,
-		Lost: c.Lost, Duplicates: c.Duplicates, Reordered: c.Reordered,
-		Published: head - before.Hub.Head, ArrivalWindows: arr.windows(),
-	}
-	if c.Connects > uint64(o.Clients) {
-		f.Reconnects = c.Connects - uint64(o.Clients)
-	}
-	if caughtErr != nil {
-		f.Error = fmt.Sprintf("%d of %d clients had not received event %d (the last) %v after publishing stopped", behind, o.Clients, head, o.Drain)
+		f.Error = err.Error()
 	}
 	return f
 }
@@ -339,41 +298,11 @@ func (a *arrivals) windows() int {
 	return len(a.seen)
 }
 
-// waitSubscribers waits until the server has n subscribers.
-func waitSubscribers(ctx context.Context, ctl loadgen.Control, n int) error {
-	ctx, cancel := context.WithTimeout(ctx, loadgen.DefaultConnect)
-	defer cancel()
-	for {
-		st, err := ctl.Stats(ctx)
-		if err != nil {
-			return fmt.Errorf("server stats: %w", err)
-		}
-		if st.Hub.Subscribers >= n {
-			return nil
-		}
-		if err := sleepCtx(ctx, 10*time.Millisecond); err != nil {
-			return fmt.Errorf("waiting for %d subscribers, have %d: %w", n, st.Hub.Subscribers, err)
-		}
-	}
-}
-
-// sleepCtx waits d or until ctx ends.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 func figures(r results.Run) Figures {
 	return Figures{
 		P50NS: r.LatencyNS.P50, P99NS: r.LatencyNS.P99, MaxNS: r.LatencyNS.Max, Samples: r.LatencyNS.Count,
 		DeliveriesPerSec: r.DeliveriesPerSec,
-		Expected:         r.EventsExpected, Delivered: r.EventsDelivered,
+		Expected:         r.Expected, Delivered: r.Delivered,
 		Lost: r.Lost, Duplicates: r.Duplicates, Reordered: r.Reordered,
 		Reconnects: r.Connections.Reconnects,
 	}

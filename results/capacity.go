@@ -17,7 +17,7 @@ type Capacity struct {
 	Throughput float64 `json:"throughput"`
 	Success    float64 `json:"success"`
 	// LatencyNS is request latency from vegeta's send to the response's end.
-	LatencyNS   Percentiles    `json:"latency_ns"`
+	LatencyNS   Latency        `json:"latency_ns"`
 	StatusCodes map[string]int `json:"status_codes"`
 	Errors      []string       `json:"errors,omitempty"`
 	Server      Process        `json:"server"`

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/pushbench/pushbench/contract"
 )
 
 // fixture describes the synthetic report the golden tests render. Every
@@ -63,14 +64,14 @@ func (f fixture) report(tb testing.TB) *Report {
 		},
 		Scenarios: []ScenarioInfo{
 			{Name: "fanout", Kind: "fan-out", Description: "one stream to many clients at 10 events/s"},
-			{Name: "poll-interval", Kind: KindPollInterval, Description: "pollers at 100 ms and 1 s beside SSE and WebSocket"},
-			{Name: "saturation", Kind: KindSaturation, Description: "the rate steps up until p99 exceeds 50 ms", P99BoundS: 0.05},
+			{Name: "poll-interval", Kind: contract.PollInterval, Description: "pollers at 100 ms and 1 s beside SSE and WebSocket"},
+			{Name: "saturation", Kind: contract.Saturation, Description: "the rate steps up until p99 exceeds 50 ms", P99BoundS: 0.05},
 		},
 		Notes: []string{"Synthetic numbers for the golden tests."},
 		Capacity: []Capacity{{
 			Scenario: "poll-capacity", Target: "empty", Payload: 1024, Rate: 2000, DurationS: 3,
 			Requests: 6000, Throughput: 1998.5, Success: 1,
-			LatencyNS:   Percentiles{P50: 180_000, P90: 300_000, P99: 900_000, P999: 2_000_000, Max: 4_100_000, Count: 6000},
+			LatencyNS:   Latency{P50: 180_000, P90: 300_000, P99: 900_000, P999: 2_000_000, Max: 4_100_000, Count: 6000},
 			StatusCodes: map[string]int{"204": 6000}, Server: Process{CPUSeconds: 1.2},
 		}},
 	}
@@ -128,10 +129,10 @@ func (f fixture) run(tb testing.TB, scenario, tr string, clients int, rate, inte
 	expected := published * uint64(clients)
 	cost := fixtureCost[tr]
 	run := Run{
-		Scenario: scenario, Transport: tr, Clients: clients, Rate: rate, Burst: 1, Payload: 64,
+		Scenario: scenario, Transport: contract.Transport(tr), Clients: clients, Rate: rate, Burst: 1, Payload: 64,
 		PollIntervalS: interval, DurationS: duration,
-		EventsPublished: published, EventsExpected: expected, EventsDelivered: expected - lost, Lost: lost,
-		LatencyNS:        PercentilesOf(h),
+		EventsPublished: published, Delivery: Delivery{Expected: expected, Delivered: expected - lost, Lost: lost},
+		LatencyNS:        LatencyOf(h),
 		DeliveriesPerSec: float64(expected-lost) / (duration + 0.2 + 0.1*float64(rep)),
 		Connections: Connections{
 			Attempted: uint64(clients), Established: uint64(clients), PeakConcurrent: int64(clients),
@@ -154,6 +155,6 @@ func (f fixture) run(tb testing.TB, scenario, tr string, clients int, rate, inte
 		run.Server.CPUPer1kDeliveries = cost.cpu1k / 1e9 / max(interval, 0.25)
 		run.Loadgen.CPUPer1kDeliveries = cost.lgCPU1k / 1e9 / max(interval, 0.25)
 	}
-	run.Wire.BytesIn = uint64(run.Wire.BytesPerEvent * float64(run.EventsDelivered))
+	run.Wire.BytesIn = uint64(run.Wire.BytesPerEvent * float64(run.Delivered))
 	return run
 }

@@ -4,7 +4,8 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
-	"strings"
+
+	"github.com/pushbench/pushbench/contract"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 )
@@ -13,11 +14,14 @@ import (
 // are repetitions of one another.
 type Config struct {
 	Scenario  string
-	Transport string
-	Clients   int
-	Rate      float64
-	Burst     int
-	Payload   int
+	Transport contract.Transport
+	// Impl is the server implementation; empty when the run did not name
+	// one (files written before implementations were named).
+	Impl    string
+	Clients int
+	Rate    float64
+	Burst   int
+	Payload int
 	// PollIntervalS is set for polling runs only.
 	PollIntervalS float64
 }
@@ -25,7 +29,7 @@ type Config struct {
 // Config returns the run's configuration.
 func (r *Run) Config() Config {
 	return Config{
-		Scenario: r.Scenario, Transport: r.Transport, Clients: r.Clients,
+		Scenario: r.Scenario, Transport: r.Transport, Impl: r.Impl, Clients: r.Clients,
 		Rate: r.Rate, Burst: max(r.Burst, 1), Payload: r.Payload,
 		PollIntervalS: r.PollIntervalS,
 	}
@@ -34,17 +38,26 @@ func (r *Run) Config() Config {
 // Point is c without its transport: one point of a scenario, where every
 // transport, the floor included, faces the same load.
 func (c Config) Point() Config {
-	c.Transport, c.PollIntervalS = "", 0
+	c.Transport, c.Impl, c.PollIntervalS = "", "", 0
 	return c
 }
 
-// Label names the transport as tables show it: "sse", or "poll 500ms" for a
-// polling run.
+// Name is TRANSPORT/IMPL ("ws/gws"), or the transport alone when the run
+// named no implementation.
+func (c Config) Name() string {
+	if c.Impl == "" {
+		return string(c.Transport)
+	}
+	return string(c.Transport) + "/" + c.Impl
+}
+
+// Label names the configuration as tables show it: "sse", "ws/gws", or
+// "poll 500ms" for a polling run.
 func (c Config) Label() string {
 	if c.PollIntervalS > 0 {
-		return c.Transport + " " + FormatInterval(c.PollIntervalS)
+		return c.Name() + " " + FormatInterval(c.PollIntervalS)
 	}
-	return c.Transport
+	return c.Name()
 }
 
 // Load describes the load: "1000 clients, 10/s, 64 B" (and "×4 burst" when
@@ -135,26 +148,12 @@ func Groups(runs []Run) []Group {
 			cmp.Compare(x.Payload, y.Payload),
 			cmp.Compare(x.Burst, y.Burst),
 			cmp.Compare(x.Rate, y.Rate),
-			compareTransports(x.Transport, y.Transport),
+			contract.Order(x.Transport, y.Transport),
+			cmp.Compare(x.Impl, y.Impl),
 			cmp.Compare(x.PollIntervalS, y.PollIntervalS),
 		)
 	})
 	return groups
-}
-
-// transportOrder is the order tables list transports in: from the most to
-// the least HTTP machinery, the floor last.
-var transportOrder = []string{"poll", "poll-h2", "poll-h2c", "sse", "sse-h2", "sse-h2c", "ws", Floor}
-
-func compareTransports(a, b string) int {
-	ra, rb := slices.Index(transportOrder, a), slices.Index(transportOrder, b)
-	if ra < 0 {
-		ra = len(transportOrder)
-	}
-	if rb < 0 {
-		rb = len(transportOrder)
-	}
-	return cmp.Or(cmp.Compare(ra, rb), strings.Compare(a, b))
 }
 
 // Totals sums the delivery accounting over every repetition. Tables show
@@ -164,14 +163,7 @@ func (g *Group) Totals() Run {
 	var t Run
 	for _, r := range g.Runs {
 		t.EventsPublished += r.EventsPublished
-		t.EventsExpected += r.EventsExpected
-		t.EventsDelivered += r.EventsDelivered
-		t.Lost += r.Lost
-		t.Duplicates += r.Duplicates
-		t.Reordered += r.Reordered
-		t.Gaps += r.Gaps
-		t.GapMissed += r.GapMissed
-		t.Malformed += r.Malformed
+		t.Delivery = t.Delivery.Add(r.Delivery)
 		t.SlowDisconnects += r.SlowDisconnects
 		t.Connections.Attempted += r.Connections.Attempted
 		t.Connections.Established += r.Connections.Established
@@ -190,7 +182,7 @@ func (g *Group) Latency() (*hdrhistogram.Histogram, error) {
 		if g.Runs[i].Histogram == "" {
 			continue
 		}
-		h, err := g.Runs[i].Latency()
+		h, err := g.Runs[i].DecodeHistogram()
 		if err != nil {
 			return nil, fmt.Errorf("%s %s: %w", g.Config.Label(), g.Config.Load(), err)
 		}

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/pushbench/pushbench/contract"
 )
 
 // ReportName is the name of the Markdown report inside a report's
@@ -264,7 +266,7 @@ func (m *errWriter) scenario(r *Report, name string, all []Group, plots []string
 		m.table(NewGroupsTable(gs, Markdown))
 		m.printf("\n")
 	}
-	if info.Kind == KindScale {
+	if info.Kind == contract.Scale {
 		m.table(NewScaleReport(r, name, DefaultScaleTargets, Markdown))
 		m.printf("\n")
 	}

@@ -112,7 +112,7 @@ func MergeRuns(shards []Run) (Run, error) {
 	m.Clock = nil
 	m.Shards = make([]Shard, len(runs))
 	m.Clients = 0
-	m.EventsExpected, m.EventsDelivered, m.Lost, m.Duplicates, m.Reordered = 0, 0, 0, 0, 0
+	m.Expected, m.Delivered, m.Lost, m.Duplicates, m.Reordered = 0, 0, 0, 0, 0
 	m.Gaps, m.GapMissed, m.Malformed = 0, 0, 0
 	m.Errors = Errors{}
 	m.DeliveriesPerSec = 0
@@ -136,8 +136,8 @@ func MergeRuns(shards []Run) (Run, error) {
 		}
 		m.Shards[i] = sh
 		m.Clients += r.Clients
-		m.EventsExpected += r.EventsExpected
-		m.EventsDelivered += r.EventsDelivered
+		m.Expected += r.Expected
+		m.Delivered += r.Delivered
 		m.Lost += r.Lost
 		m.Duplicates += r.Duplicates
 		m.Reordered += r.Reordered
@@ -148,7 +148,7 @@ func MergeRuns(shards []Run) (Run, error) {
 		m.SlowDisconnects = max(m.SlowDisconnects, r.SlowDisconnects)
 		m.DeliveriesPerSec += r.DeliveriesPerSec
 
-		h, err := r.Latency()
+		h, err := r.DecodeHistogram()
 		if err != nil {
 			return Run{}, fmt.Errorf("shard %d: %w", i, err)
 		}
@@ -217,7 +217,7 @@ func MergeRuns(shards []Run) (Run, error) {
 		lgHeap += r.Loadgen.HeapPerConn * float64(r.Clients)
 	}
 
-	m.LatencyNS = PercentilesOf(lat)
+	m.LatencyNS = LatencyOf(lat)
 	enc, err := EncodeHistogram(lat)
 	if err != nil {
 		return Run{}, err
@@ -233,7 +233,7 @@ func MergeRuns(shards []Run) (Run, error) {
 		// Without every histogram only an upper bound on p99 is honest.
 		m.Connections.ConnectP50NS = 0
 	}
-	if d := m.EventsDelivered; d > 0 {
+	if d := m.Delivered; d > 0 {
 		m.Wire.BytesPerEvent = float64(m.Wire.BytesIn+m.Wire.BytesOut) / float64(d)
 		m.Server.CPUPer1kDeliveries = m.Server.CPUSeconds / float64(d) * 1000
 		m.Loadgen.CPUPer1kDeliveries = m.Loadgen.CPUSeconds / float64(d) * 1000

@@ -24,6 +24,8 @@ import (
 	"gonum.org/v1/plot/text"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+
+	"github.com/pushbench/pushbench/contract"
 )
 
 // PlotsDir is the directory, inside a report's, that WritePlots fills.
@@ -116,14 +118,14 @@ func buildCharts(r *Report) ([]chart, error) {
 			}
 			charts = append(charts, cs...)
 		}
-		if info.Kind == KindScale {
+		if info.Kind == contract.Scale {
 			cs, err := scaleCharts(info, r.RunsOf(name), DefaultScaleTargets)
 			if err != nil {
 				return nil, err
 			}
 			charts = append(charts, cs...)
 		}
-		if info.Kind == KindIdle {
+		if info.Kind == contract.Idle {
 			cs, err := memoryCharts(info, points(gs))
 			if err != nil {
 				return nil, err
@@ -516,7 +518,7 @@ func styles(labels []Config) map[string]seriesStyle {
 		switch {
 		case c.Transport == "sse":
 			out[l] = seriesStyle{color: sseColor}
-		case strings.HasPrefix(c.Transport, "sse-"): // HTTP/2 variants: SSE's colour, dashed
+		case c.Transport.Base() == contract.SSE: // HTTP/2 variants: SSE's colour, dashed
 			out[l] = seriesStyle{color: sseColor, dashes: []vg.Length{vg.Points(2), vg.Points(2)}}
 		case c.Transport == "ws":
 			out[l] = seriesStyle{color: wsColor}
@@ -540,7 +542,7 @@ func configsOf(gs []Group) []Config {
 		out[i] = g.Config
 	}
 	slices.SortStableFunc(out, func(a, b Config) int {
-		return cmp.Or(compareTransports(a.Transport, b.Transport), cmp.Compare(a.PollIntervalS, b.PollIntervalS))
+		return cmp.Or(contract.Order(a.Transport, b.Transport), cmp.Compare(a.Impl, b.Impl), cmp.Compare(a.PollIntervalS, b.PollIntervalS))
 	})
 	return out
 }
@@ -704,7 +706,7 @@ func families(gs []Group, vary func(Config) Config, value func(Config) float64) 
 	for _, f := range out {
 		if len(values[f.key]) >= 2 {
 			slices.SortStableFunc(f.labels, func(a, b Config) int {
-				return cmp.Or(compareTransports(a.Transport, b.Transport), cmp.Compare(a.PollIntervalS, b.PollIntervalS))
+				return cmp.Or(contract.Order(a.Transport, b.Transport), cmp.Compare(a.Impl, b.Impl), cmp.Compare(a.PollIntervalS, b.PollIntervalS))
 			})
 			for _, l := range f.labels {
 				slices.SortStableFunc(f.by[l.Label()], func(a, b *Group) int { return cmp.Compare(value(a.Config), value(b.Config)) })

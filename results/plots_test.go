@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pushbench/pushbench/contract"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/recorder"
@@ -24,7 +25,7 @@ func plotsFixture(t *testing.T) *Report {
 	f := defaultFixture()
 	r := f.report(t)
 	r.Scenarios = append(r.Scenarios, ScenarioInfo{Name: "payload", Kind: "payload"},
-		ScenarioInfo{Name: "idle", Kind: KindIdle})
+		ScenarioInfo{Name: "idle", Kind: contract.Idle})
 	for _, size := range []int{64, 1024, 16384} {
 		for _, tr := range []string{"poll", "sse", "ws", "tcp"} {
 			iv := 0.0

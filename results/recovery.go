@@ -3,6 +3,8 @@ package results
 import (
 	"fmt"
 	"time"
+
+	"github.com/pushbench/pushbench/contract"
 )
 
 // FaultRun is one fault against one transport: clients streamed through a
@@ -11,15 +13,17 @@ import (
 // results.json schema; units are in the names.
 type FaultRun struct {
 	// Scenario names the fault scenario the run belongs to.
-	Scenario  string `json:"scenario,omitempty"`
-	Transport string `json:"transport"`
-	// Fault is one of crash, graceful, slowclose, reset, partition,
-	// degrade, storm (package scenarios says what each does).
-	Fault string `json:"fault"`
+	Scenario  string             `json:"scenario,omitempty"`
+	Transport contract.Transport `json:"transport"`
+	// Impl and Library name the server implementation, as on Run.
+	Impl    string `json:"impl,omitempty"`
+	Library string `json:"library,omitempty"`
+	// Fault is what broke (package contract says what each does).
+	Fault contract.Fault `json:"fault"`
 	// Jitter is the clients' reconnect jitter policy: "full" (WebSocket and
 	// TCP back off with full jitter; the server spreads SSE's retry:) or
 	// "none" (every client waits exactly as long).
-	Jitter string `json:"jitter,omitempty"`
+	Jitter contract.Jitter `json:"jitter,omitempty"`
 	// Clients, Rate (events/s) and Payload (bytes) are the load.
 	Clients int     `json:"clients"`
 	Rate    float64 `json:"rate"`
@@ -30,10 +34,10 @@ type FaultRun struct {
 	FaultAt  int64    `json:"fault_at_ms"`
 	Recovery Recovery `json:"recovery"`
 	Delivery Delivery `json:"delivery"`
-	// Latency is delivery latency of events scheduled from when every
+	// LatencyNS is delivery latency of events scheduled from when every
 	// client streamed to the end of the run, from each event's scheduled
 	// time: the fault's cost included.
-	Latency Quantiles `json:"latency"`
+	LatencyNS Latency `json:"latency_ns"`
 	// Timeline is the clients' side every SampleEvery, Server the server's.
 	Timeline []Sample       `json:"timeline"`
 	Server   []ServerSample `json:"server"`
@@ -77,31 +81,6 @@ type FaultSettings struct {
 	ReadTimeout  time.Duration `json:"read_timeout_ns"`
 }
 
-// Delivery is the exact account of a fault run, summed over its clients.
-type Delivery struct {
-	Expected   uint64 `json:"expected"`
-	Delivered  uint64 `json:"delivered"`
-	Lost       uint64 `json:"lost"`
-	Duplicates uint64 `json:"duplicates"`
-	Reordered  uint64 `json:"reordered"`
-	Gaps       uint64 `json:"gaps"`
-	GapMissed  uint64 `json:"gap_missed"`
-	Malformed  uint64 `json:"malformed"`
-}
-
-// Exact reports whether every expected event arrived once and in order.
-func (d Delivery) Exact() bool {
-	return d.Lost == 0 && d.Duplicates == 0 && d.Reordered == 0 && d.Malformed == 0
-}
-
-// Quantiles summarises durations over clients, in milliseconds.
-type Quantiles struct {
-	N   int64   `json:"n"`
-	P50 float64 `json:"p50_ms"`
-	P99 float64 `json:"p99_ms"`
-	Max float64 `json:"max_ms"`
-}
-
 // Recovery is how a group of clients weathered one fault.
 //
 // A client's recovery starts with the first break it detected in the fault's
@@ -121,9 +100,9 @@ type Recovery struct {
 	// event before the break) to the client noticing; Reconnect from
 	// noticing to the connection that delivered; CatchUp from that
 	// connection to having every event published before it.
-	Detect    Quantiles `json:"detect"`
-	Reconnect Quantiles `json:"reconnect"`
-	CatchUp   Quantiles `json:"catch_up"`
+	Detect    Latency `json:"detect_ns"`
+	Reconnect Latency `json:"reconnect_ns"`
+	CatchUp   Latency `json:"catch_up_ns"`
 	// Replayed is events resent after reconnecting. Attempts is connection
 	// attempts (polling: requests) from noticing to reconnecting;
 	// FailedAttempts those that did not become the delivering connection
@@ -159,10 +138,10 @@ type ServerSample struct {
 // client noticed a break.
 func (r FaultRun) broke() bool { return r.Error == "" && r.Recovery.Broken > 0 }
 
-// RecoveryMS is the run's time to recover, detect + reconnect + catch-up, as
-// the sum of the three p99s over clients, in ms: a bound on the slowest
-// 1% of clients, as each p99 may be another client's.
-func (r FaultRun) RecoveryMS() float64 {
+// RecoveryNS is the run's time to recover, detect + reconnect + catch-up, as
+// the sum of the three p99s over clients: a bound on the slowest 1% of
+// clients, as each p99 may be another client's.
+func (r FaultRun) RecoveryNS() int64 {
 	rc := r.Recovery
 	return rc.Detect.P99 + rc.Reconnect.P99 + rc.CatchUp.P99
 }

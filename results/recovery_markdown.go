@@ -6,12 +6,8 @@ import (
 	"path"
 	"slices"
 	"strings"
-)
 
-// Jitter policies a FaultRun records; they match loadgen's.
-const (
-	FullJitter = "full"
-	NoJitter   = "none"
+	"github.com/pushbench/pushbench/contract"
 )
 
 // faultScenarios returns the scenarios with fault runs: those in
@@ -34,8 +30,9 @@ func (r *Report) faultScenarios() []string {
 // faultGroup is one fault of one scenario: its runs, one per transport and
 // jitter policy, in the order they ran.
 type faultGroup struct {
-	scenario, fault string
-	runs            []FaultRun
+	scenario string
+	fault    contract.Fault
+	runs     []FaultRun
 }
 
 // faultGroups splits the runs of scenario by fault, in order of first run.
@@ -64,7 +61,7 @@ func (g faultGroup) jitters() bool {
 // plotStem is the group's timeline, relative to the report directory,
 // without extension.
 func (g faultGroup) plotStem() string {
-	return path.Join(PlotsDir, slug(g.scenario), "recovery-"+slug(g.fault))
+	return path.Join(PlotsDir, slug(g.scenario), "recovery-"+slug(string(g.fault)))
 }
 
 // rowName names a run in its group's table and verdict: the transport, and
@@ -74,7 +71,7 @@ func rowName(r FaultRun, jitters bool) string {
 	if !jitters || r.Transport == "poll" { // polling has no reconnect policy to jitter
 		return n
 	}
-	if r.Jitter == NoJitter {
+	if r.Jitter == contract.NoJitter {
 		return n + ", no jitter"
 	}
 	return n + ", jitter"
@@ -117,8 +114,8 @@ func (m *errWriter) policies(all []FaultRun, scenario string) {
 	for _, r := range all {
 		if r.Scenario == scenario {
 			c = r.Settings
-			full = full || r.Jitter != NoJitter
-			none = none || r.Jitter == NoJitter
+			full = full || r.Jitter != contract.NoJitter
+			none = none || r.Jitter == contract.NoJitter
 			sseFull = sseFull || r.Settings.RetryJitter
 			sseNone = sseNone || !r.Settings.RetryJitter
 		}
@@ -181,7 +178,7 @@ func (m *errWriter) faultGroup(g faultGroup, plots []string, used map[string]boo
 // a storm adds the server's peak accept rate and CPU.
 func (m *errWriter) recoveryTable(g faultGroup) {
 	storm := g.fault == "storm"
-	ms := func(v float64) string { return FormatNS(v * 1e6) }
+	ms := func(v int64) string { return FormatNS(float64(v)) }
 	n := FormatCount
 	m.printf("| transport | recovered | detect p50 | p99 | max | reconnect p50 | p99 | max | catch-up p50 | p99 | max | replayed | lost | duplicated | attempts | failed |")
 	sep := "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
@@ -224,7 +221,7 @@ func (m *errWriter) recoveryTable(g faultGroup) {
 // latencyTable writes one row per run of a fault that broke no connection:
 // what it cost is delivery latency.
 func (m *errWriter) latencyTable(g faultGroup) {
-	ms := func(v float64) string { return FormatNS(v * 1e6) }
+	ms := func(v int64) string { return FormatNS(float64(v)) }
 	m.printf("| transport | breaks | latency p50 | p99 | max | delivered | lost | duplicated |\n")
 	m.printf("|---|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, r := range g.runs {
@@ -234,7 +231,7 @@ func (m *errWriter) latencyTable(g faultGroup) {
 			continue
 		}
 		m.printf("| %s | %d | %s | %s | %s | %s of %s | %s | %s |\n", name, r.Recovery.Broken,
-			ms(r.Latency.P50), ms(r.Latency.P99), ms(r.Latency.Max),
+			ms(r.LatencyNS.P50), ms(r.LatencyNS.P99), ms(r.LatencyNS.Max),
 			FormatCount(r.Delivery.Delivered), FormatCount(r.Delivery.Expected),
 			lossCell(r.Delivery.Lost), lossCell(r.Delivery.Duplicates))
 	}
@@ -266,7 +263,7 @@ func (g faultGroup) summary() string {
 	}
 	j := g.jitters()
 	var s string
-	ms := func(v float64) string { return FormatNS(v * 1e6) }
+	ns := func(v float64) string { return FormatNS(v) }
 	if slices.ContainsFunc(ok, FaultRun.broke) {
 		var broke []FaultRun
 		for _, r := range ok {
@@ -274,10 +271,10 @@ func (g faultGroup) summary() string {
 				broke = append(broke, r)
 			}
 		}
-		s = capitalize(ranking(broke, j, "detected the break first", "p99", func(r FaultRun) float64 { return r.Recovery.Detect.P99 }, ms)+"; "+
-			ranking(broke, j, "recovered first", "detect + reconnect + catch-up p99s:", FaultRun.RecoveryMS, ms)) + "."
+		s = capitalize(ranking(broke, j, "detected the break first", "p99", func(r FaultRun) float64 { return float64(r.Recovery.Detect.P99) }, ns)+"; "+
+			ranking(broke, j, "recovered first", "detect + reconnect + catch-up p99s:", func(r FaultRun) float64 { return float64(r.RecoveryNS()) }, ns)) + "."
 	} else {
-		s = "No client noticed a break; " + ranking(ok, j, "kept the lowest latency", "p99", func(r FaultRun) float64 { return r.Latency.P99 }, ms) + "."
+		s = "No client noticed a break; " + ranking(ok, j, "kept the lowest latency", "p99", func(r FaultRun) float64 { return float64(r.LatencyNS.P99) }, ns) + "."
 	}
 	var bad []string
 	for _, r := range ok {
@@ -366,7 +363,7 @@ func faultCorrectness(runs []FaultRun) []string {
 		t.Expected += d.Expected
 		t.Delivered += d.Delivered
 		if !d.Exact() {
-			bad = append(bad, fmt.Sprintf("%s %s %s: %s lost, %s duplicated, %s reordered", r.Scenario, r.Fault, rowName(r, r.Jitter == NoJitter),
+			bad = append(bad, fmt.Sprintf("%s %s %s: %s lost, %s duplicated, %s reordered", r.Scenario, r.Fault, rowName(r, r.Jitter == contract.NoJitter),
 				FormatCount(d.Lost), FormatCount(d.Duplicates), FormatCount(d.Reordered)))
 		}
 	}
@@ -385,16 +382,16 @@ func faultCorrectness(runs []FaultRun) []string {
 }
 
 // transportNames are the transports as the Recovery section names them.
-var transportNames = map[string]string{
+var transportNames = map[contract.Transport]string{
 	"poll": "polling",
 	"sse":  "SSE",
 	"ws":   "WebSocket",
 	Floor:  "TCP floor",
 }
 
-func transportName(t string) string {
+func transportName(t contract.Transport) string {
 	if n, ok := transportNames[t]; ok {
 		return n
 	}
-	return t
+	return string(t)
 }

@@ -11,6 +11,8 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+
+	"github.com/pushbench/pushbench/contract"
 )
 
 // RateWindow is the trailing window the timelines' deliveries/s are taken
@@ -78,9 +80,10 @@ func (g faultGroup) timeline() (c chart, ok bool, err error) {
 		if len(cs) < 2 {
 			continue
 		}
-		st := styles([]Config{{Transport: r.Transport}})[r.Transport]
+		rc := Config{Transport: r.Transport}
+		st := styles([]Config{rc})[rc.Label()]
 		dashes := st.dashes
-		if g.jitters() && r.Jitter == NoJitter {
+		if g.jitters() && r.Jitter == contract.NoJitter {
 			dashes = []vg.Length{vg.Points(2), vg.Points(2)} // no jitter: dotted, in the transport's colour
 		}
 		for _, l := range []struct {
@@ -127,8 +130,8 @@ func (g faultGroup) timeline() (c chart, ok bool, err error) {
 	if len(marks) > 1 {
 		sub += "; dotted: it ends (" + FormatDuration(length) + " later)"
 	}
-	title := "Recovery timeline — " + g.fault
-	if g.scenario != g.fault {
+	title := "Recovery timeline — " + string(g.fault)
+	if g.scenario != string(g.fault) {
 		title += " — " + scenarioTitle(g.scenario)
 	}
 	return chart{

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pushbench/pushbench/contract"
 )
 
 // faultsFixture is a small report of two fault scenarios: "faults" with
@@ -20,8 +22,8 @@ func faultsFixture() *Report {
 	r := &Report{
 		Env: Env{CPU: "Test CPU", Cores: 2, GoVersion: "go1.26"},
 		Scenarios: []ScenarioInfo{
-			{Name: "faults", Kind: KindFault, Description: "server and network faults mid-stream"},
-			{Name: "storm", Kind: KindFault, Description: "a reconnect storm with and without jitter"},
+			{Name: "faults", Kind: contract.FaultKind, Description: "server and network faults mid-stream"},
+			{Name: "storm", Kind: contract.FaultKind, Description: "a reconnect storm with and without jitter"},
 		},
 	}
 	set := FaultSettings{
@@ -31,8 +33,9 @@ func faultsFixture() *Report {
 		PollInterval: time.Second, SSERetry: 3 * time.Second, BackoffMin: 100 * time.Millisecond,
 		BackoffMax: 5 * time.Second, ReadTimeout: 5 * time.Second,
 	}
-	q := func(p50, p99, mx float64) Quantiles {
-		return Quantiles{N: 50, P50: p50, P99: p99, Max: mx}
+	q := func(p50, p99, mx float64) Latency { // ms
+		ns := func(ms float64) int64 { return int64(ms * 1e6) }
+		return Latency{Count: 50, P50: ns(p50), P99: ns(p99), Max: ns(mx)}
 	}
 	type figs struct {
 		detect, reconnect, catchUp float64 // p99s, ms
@@ -48,40 +51,40 @@ func faultsFixture() *Report {
 		{"tcp", figs{3.75, 3953, 10.8, 9039, 250, 200}},
 	} {
 		r.Faults = append(r.Faults, FaultRun{
-			Scenario: "faults", Transport: tr.name, Fault: "crash", Jitter: FullJitter, Clients: 50, Rate: 100, Payload: 64,
+			Scenario: "faults", Transport: contract.Transport(tr.name), Fault: "crash", Jitter: contract.FullJitter, Clients: 50, Rate: 100, Payload: 64,
 			Settings: set, FaultAt: 2000,
 			Recovery: Recovery{Clients: 50, Broken: 50, Reconnected: 50, CaughtUp: 50,
 				Detect: q(tr.detect/2, tr.detect, tr.detect), Reconnect: q(tr.reconnect/2, tr.reconnect, tr.reconnect),
 				CatchUp: q(tr.catchUp/2, tr.catchUp, tr.catchUp), Replayed: tr.replayed, Attempts: tr.attempts, FailedAttempts: tr.failed},
-			Delivery: Delivery{Expected: 30000, Delivered: 30000},
-			Latency:  q(2, 900, 2100),
-			Timeline: timelineFixture(50, 2000, 1000, 2000),
+			Delivery:  Delivery{Expected: 30000, Delivered: 30000},
+			LatencyNS: q(2, 900, 2100),
+			Timeline:  timelineFixture(50, 2000, 1000, 2000),
 		})
 	}
-	for i, tr := range []string{"poll", "sse", "ws", "tcp"} {
+	for i, tr := range []contract.Transport{"poll", "sse", "ws", "tcp"} {
 		r.Faults = append(r.Faults, FaultRun{
-			Scenario: "faults", Transport: tr, Fault: "degrade", Jitter: FullJitter, Clients: 50, Rate: 100, Payload: 64,
+			Scenario: "faults", Transport: tr, Fault: "degrade", Jitter: contract.FullJitter, Clients: 50, Rate: 100, Payload: 64,
 			Settings: set, FaultAt: 2000,
-			Recovery: Recovery{Clients: 50},
-			Delivery: Delivery{Expected: 60000, Delivered: 60000},
-			Latency:  q(240+float64(i), 300+float64(i), 310+float64(i)),
-			Timeline: timelineFixture(50, 2000, 0, 0),
+			Recovery:  Recovery{Clients: 50},
+			Delivery:  Delivery{Expected: 60000, Delivered: 60000},
+			LatencyNS: q(240+float64(i), 300+float64(i), 310+float64(i)),
+			Timeline:  timelineFixture(50, 2000, 0, 0),
 		})
 	}
-	for i, tr := range []string{"sse", "ws"} {
-		for j, jit := range []string{FullJitter, NoJitter} {
+	for i, tr := range []contract.Transport{"sse", "ws"} {
+		for j, jit := range []contract.Jitter{contract.FullJitter, contract.NoJitter} {
 			d := float64(i + 1 + 2*j)
 			set := set
-			set.RetryJitter = jit == FullJitter
+			set.RetryJitter = jit == contract.FullJitter
 			run := FaultRun{
 				Scenario: "storm", Transport: tr, Fault: "storm", Jitter: jit, Clients: 5000, Rate: 2, Payload: 64,
 				Settings: set, FaultAt: 12000,
 				Recovery: Recovery{Clients: 5000, Broken: 5000, Reconnected: 5000, CaughtUp: 5000,
 					Detect: q(400*d, 650*d, 652*d), Reconnect: q(1800/d, 2000/d, 2100/d), CatchUp: q(350, 600, 675),
 					Replayed: 17559, Attempts: 5000 * uint64(i+1), FailedAttempts: 5000 * uint64(i)},
-				Delivery: Delivery{Expected: 175000, Delivered: 175000},
-				Latency:  q(300, 2500, 2700),
-				Timeline: timelineFixture(5000, 12000, 0, 2500),
+				Delivery:  Delivery{Expected: 175000, Delivered: 175000},
+				LatencyNS: q(300, 2500, 2700),
+				Timeline:  timelineFixture(5000, 12000, 0, 2500),
 			}
 			// The server: 1000 accepts/s and half a core before the storm,
 			// 4000·d accepts/s and a core and a half for two seconds after.
@@ -182,7 +185,7 @@ func TestRecoverySentenceFollowsData(t *testing.T) {
 		}
 		switch f.Transport {
 		case "poll":
-			f.Recovery.Detect.P99, f.Recovery.Reconnect.P99 = 1, 100
+			f.Recovery.Detect.P99, f.Recovery.Reconnect.P99 = 1e6, 100e6 // ns
 		case "ws":
 			f.Delivery.Lost, f.Delivery.Duplicates = 7, 1
 		}
@@ -365,7 +368,7 @@ func TestFaultsRoundTrip(t *testing.T) {
 	if err := json.Unmarshal(b, &raw); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"scenario", "fault", "jitter", "settings", "fault_at_ms", "recovery", "delivery", "latency", "timeline", "server"} {
+	for _, k := range []string{"scenario", "fault", "jitter", "settings", "fault_at_ms", "recovery", "delivery", "latency_ns", "timeline", "server"} {
 		if _, ok := raw.Faults[0][k]; !ok {
 			t.Errorf("fault run lacks %q", k)
 		}
@@ -415,7 +418,7 @@ func TestReportIncludesRecovery(t *testing.T) {
 		}
 	}
 	// With an ordinary run beside the faults, those sections are back.
-	r.Runs = append(r.Runs, Run{Scenario: "fanout", Transport: "sse", Clients: 1, EventsExpected: 1, EventsDelivered: 1})
+	r.Runs = append(r.Runs, Run{Scenario: "fanout", Transport: "sse", Clients: 1, Delivery: Delivery{Expected: 1, Delivered: 1}})
 	var both bytes.Buffer
 	if err := NewMarkdownReport(r, nil)(&both); err != nil {
 		t.Fatal(err)
@@ -426,10 +429,10 @@ func TestReportIncludesRecovery(t *testing.T) {
 }
 
 func TestPollingRowHasNoJitterLabel(t *testing.T) {
-	if got := rowName(FaultRun{Transport: "poll", Jitter: FullJitter}, true); got != "polling" {
+	if got := rowName(FaultRun{Transport: "poll", Jitter: contract.FullJitter}, true); got != "polling" {
 		t.Errorf("rowName(poll) = %q, want \"polling\": polling has no jitter policy", got)
 	}
-	if got := rowName(FaultRun{Transport: "ws", Jitter: NoJitter}, true); got != "WebSocket, no jitter" {
+	if got := rowName(FaultRun{Transport: "ws", Jitter: contract.NoJitter}, true); got != "WebSocket, no jitter" {
 		t.Errorf("rowName(ws, none) = %q", got)
 	}
 }

@@ -1,34 +1,20 @@
 package results
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/pushbench/pushbench/contract"
 )
 
 // FileName is the name of a report's data file inside its directory.
 const FileName = "results.json"
 
 // Floor is the transport every other is set beside: plain TCP lines, what
-// this machine can do at all. It matches scenarios.TCP; results does not
-// import scenarios so that the schema stays a leaf package.
-const Floor = "tcp"
-
-// Scenario kinds the report treats specially; they match the constants of
-// package scenarios.
-const (
-	KindSaturation   = "saturation"
-	KindIdle         = "idle"
-	KindPollInterval = "poll-interval"
-	KindFault        = "fault"
-)
+// this machine can do at all.
+const Floor = contract.Floor
 
 // Sentinel errors.
 var (
@@ -42,7 +28,10 @@ var (
 // shows is derived from it, so a report re-rendered later, or elsewhere,
 // says the same.
 type Report struct {
-	Env Env `json:"env"`
+	// Schema is the version of this layout (SchemaVersion); files written
+	// before it was recorded are version 1 and are read as such.
+	Schema int `json:"schema,omitempty"`
+	Env    Env `json:"env"`
 	// Matrix names the scenario matrix that was run ("default", "quick").
 	Matrix   string   `json:"matrix,omitempty"`
 	Settings Settings `json:"settings"`
@@ -67,10 +56,10 @@ type Report struct {
 // name its runs carry.
 type ScenarioInfo struct {
 	Name string `json:"name"`
-	// Kind is one of the scenarios package's kinds ("fan-out",
+	// Kind is what the scenario measures (contract's kinds: "fan-out",
 	// "saturation", "idle", ...).
-	Kind        string `json:"kind,omitempty"`
-	Description string `json:"description,omitempty"`
+	Kind        contract.Kind `json:"kind,omitempty"`
+	Description string        `json:"description,omitempty"`
 	// P99BoundS is a saturation scenario's p99 bound in seconds: the
 	// highest rate whose p99 stayed within it, with no loss, "held".
 	P99BoundS float64 `json:"p99_bound_s,omitempty"`
@@ -208,73 +197,6 @@ func (r *Report) RunsOf(scenario string) []Run {
 		}
 	}
 	return out
-}
-
-// Load reads dir/results.json.
-func Load(dir string) (*Report, error) {
-	f, err := os.Open(filepath.Join(dir, FileName))
-	if err != nil {
-		return nil, fmt.Errorf("load report: %w", err)
-	}
-	defer f.Close()
-	r, err := Decode(f)
-	if err != nil {
-		return nil, fmt.Errorf("load report %s: %w", f.Name(), err)
-	}
-	return r, nil
-}
-
-// Decode reads a report in results.json form from rd. Fields it does not
-// know are ignored, so a report written by a newer pushbench still renders.
-func Decode(rd io.Reader) (*Report, error) {
-	var r Report
-	if err := json.NewDecoder(rd).Decode(&r); err != nil {
-		return nil, err
-	}
-	if len(r.Runs) == 0 && len(r.Capacity) == 0 && len(r.Faults) == 0 {
-		return nil, ErrNoRuns
-	}
-	return &r, nil
-}
-
-// Save writes r to dir/results.json, creating dir if needed. It writes a
-// temporary file and renames it, so an interrupted save never leaves a
-// truncated results.json behind the previous one.
-func (r *Report) Save(dir string) error {
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return fmt.Errorf("save report: %w", err)
-	}
-	return writeFileAtomic(filepath.Join(dir, FileName), append(b, '\n'))
-}
-
-// writeFileAtomic writes data to path through a temporary file in the same
-// directory and a rename.
-func writeFileAtomic(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			os.Remove(f.Name()) // best effort: the error that matters is err
-		}
-	}()
-	if _, err := io.Copy(f, bytes.NewReader(data)); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }
 
 // slug turns a name into a file-name component: lower case letters, digits

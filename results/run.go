@@ -1,13 +1,17 @@
-// Package results holds what a benchmark run measured, as plain values that
-// serialise to results.json, and the renderers that turn them into tables,
-// reports and plots.
+// Package results is the schema of results.json: what a benchmark session
+// measured, as plain values, and how shards of one run merge. It renders
+// nothing (package report does) and runs nothing (package bench does), so
+// both the load generator and the renderers can import it.
 package results
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/pushbench/pushbench/contract"
 )
 
 // Run is everything one measured run of one transport recorded. Field names
@@ -15,8 +19,13 @@ import (
 type Run struct {
 	// Scenario names the scenario the run belongs to ("" for a single run).
 	Scenario string `json:"scenario,omitempty"`
-	// Transport is poll, sse, ws or tcp (the floor).
-	Transport string `json:"transport"`
+	// Transport is the transport measured (tcp: the floor).
+	Transport contract.Transport `json:"transport"`
+	// Impl is the server implementation of the transport ("gws"); empty in
+	// files written before implementations were named, and for servers
+	// that do not say. Library is what it is built on, with its version.
+	Impl    string `json:"impl,omitempty"`
+	Library string `json:"library,omitempty"`
 	// Clients is the number of concurrent clients.
 	Clients int `json:"clients"`
 	// Rate is the offered event rate (events/s) and Burst how many events
@@ -32,20 +41,8 @@ type Run struct {
 
 	// EventsPublished is how many events the server published.
 	EventsPublished uint64 `json:"events_published"`
-	// EventsExpected is the sum over clients of the events each should get.
-	EventsExpected uint64 `json:"events_expected"`
-	// EventsDelivered is the sum over clients of distinct events received.
-	EventsDelivered uint64 `json:"events_delivered"`
-	// Lost is events expected and never received nor signalled as a gap,
-	// after the run drained.
-	Lost       uint64 `json:"lost"`
-	Duplicates uint64 `json:"duplicates"`
-	Reordered  uint64 `json:"reordered"`
-	// Gaps counts gap signals; GapMissed the events they stood for.
-	Gaps      uint64 `json:"gaps"`
-	GapMissed uint64 `json:"gap_missed"`
-	// Malformed counts messages that were neither an event nor a gap.
-	Malformed uint64 `json:"malformed"`
+	// Delivery is the clients' exact account of every event.
+	Delivery
 	// SlowDisconnects is how many streams the server ended for a slow
 	// client, summed over its transports: cut off by the hub for lagging,
 	// or a write that missed its deadline.
@@ -57,7 +54,7 @@ type Run struct {
 
 	// LatencyNS is delivery latency, scheduled publish time to arrival,
 	// over every delivery of every client.
-	LatencyNS Percentiles `json:"latency_ns"`
+	LatencyNS Latency `json:"latency_ns"`
 	// DeliveriesPerSec is events delivered (all clients) per second of the
 	// publishing window.
 	DeliveriesPerSec float64 `json:"deliveries_per_sec"`
@@ -146,7 +143,7 @@ func (e Errors) String() string {
 		{e.Status, "status"}, {e.Timeout, "timeout"}, {e.Closed, "closed"}, {e.Protocol, "protocol"},
 	} {
 		if k.n > 0 {
-			parts = append(parts, FormatCount(k.n)+" "+k.name)
+			parts = append(parts, strconv.FormatUint(k.n, 10)+" "+k.name)
 		}
 	}
 	if len(parts) == 0 {
@@ -155,8 +152,46 @@ func (e Errors) String() string {
 	return strings.Join(parts, ", ")
 }
 
-// Percentiles of a latency distribution, in nanoseconds.
-type Percentiles struct {
+// Delivery is the exact account of a run's events, summed over its clients:
+// every expected event arrived once and in order, or it is counted here as
+// lost, duplicated, reordered or named by a gap signal. The load generator's
+// trackers keep it per client, and runs, fault runs and merged shards carry
+// the same type.
+type Delivery struct {
+	// Expected is the sum over clients of the events each should get;
+	// Delivered of the distinct events each received.
+	Expected  uint64 `json:"events_expected"`
+	Delivered uint64 `json:"events_delivered"`
+	// Lost is events expected and never received nor signalled as a gap,
+	// after the run drained.
+	Lost       uint64 `json:"lost"`
+	Duplicates uint64 `json:"duplicates"`
+	Reordered  uint64 `json:"reordered"`
+	// Gaps counts gap signals; GapMissed the events they stood for.
+	Gaps      uint64 `json:"gaps"`
+	GapMissed uint64 `json:"gap_missed"`
+	// Malformed counts messages that were neither an event nor a gap.
+	Malformed uint64 `json:"malformed"`
+}
+
+// Add sums two accounts.
+func (d Delivery) Add(o Delivery) Delivery {
+	return Delivery{
+		Expected: d.Expected + o.Expected, Delivered: d.Delivered + o.Delivered,
+		Lost: d.Lost + o.Lost, Duplicates: d.Duplicates + o.Duplicates, Reordered: d.Reordered + o.Reordered,
+		Gaps: d.Gaps + o.Gaps, GapMissed: d.GapMissed + o.GapMissed, Malformed: d.Malformed + o.Malformed,
+	}
+}
+
+// Exact reports whether every expected event arrived once and in order.
+func (d Delivery) Exact() bool {
+	return d.Lost == 0 && d.Duplicates == 0 && d.Reordered == 0 && d.Malformed == 0
+}
+
+// Latency summarises a distribution of durations in nanoseconds: delivery
+// latency, request latency, or a fault's detect, reconnect and catch-up
+// times over clients.
+type Latency struct {
 	P50  int64 `json:"p50"`
 	P90  int64 `json:"p90"`
 	P99  int64 `json:"p99"`
@@ -166,9 +201,9 @@ type Percentiles struct {
 	Count int64 `json:"count"`
 }
 
-// PercentilesOf reads the standard percentiles off h.
-func PercentilesOf(h *hdrhistogram.Histogram) Percentiles {
-	return Percentiles{
+// LatencyOf reads the standard percentiles off h.
+func LatencyOf(h *hdrhistogram.Histogram) Latency {
+	return Latency{
 		P50:   h.ValueAtQuantile(50),
 		P90:   h.ValueAtQuantile(90),
 		P99:   h.ValueAtQuantile(99),
@@ -233,8 +268,8 @@ type Process struct {
 	OpenFiles    int     `json:"open_files"`
 }
 
-// Latency decodes the run's histogram.
-func (r *Run) Latency() (*hdrhistogram.Histogram, error) {
+// DecodeHistogram decodes the run's latency histogram.
+func (r *Run) DecodeHistogram() (*hdrhistogram.Histogram, error) {
 	if r.Histogram == "" {
 		return nil, fmt.Errorf("run %s/%s has no histogram", r.Scenario, r.Transport)
 	}

@@ -6,10 +6,9 @@ import (
 	"io"
 	"slices"
 	"strings"
-)
 
-// KindScale matches scenarios.Scale: client counts step up at a low rate.
-const KindScale = "scale"
+	"github.com/pushbench/pushbench/contract"
+)
 
 // Idle is the traffic of connections held open with no event to send: SSE
 // heartbeats, WebSocket pings and pongs, empty polls, with their headers.
@@ -43,7 +42,7 @@ var DefaultScaleTargets = ScaleTargets{Clients: 19000, ServerBytesPerConn: 16 <<
 func scaleRuns(r *Report, scenario string) []Run {
 	runs := r.RunsOf(scenario)
 	slices.SortStableFunc(runs, func(a, b Run) int {
-		return cmp.Or(compareTransports(a.Transport, b.Transport), cmp.Compare(a.PollIntervalS, b.PollIntervalS), cmp.Compare(a.Clients, b.Clients))
+		return cmp.Or(contract.Order(a.Transport, b.Transport), cmp.Compare(a.Impl, b.Impl), cmp.Compare(a.PollIntervalS, b.PollIntervalS), cmp.Compare(a.Clients, b.Clients))
 	})
 	return runs
 }

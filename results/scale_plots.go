@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/pushbench/pushbench/contract"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 )
@@ -107,7 +108,7 @@ func WriteScalePlots(dir string, r *Report, targets ScaleTargets) ([]string, err
 	caption := plotCaption(r.Env)
 	var out []string
 	for _, s := range r.Scenarios {
-		if s.Kind != KindScale {
+		if s.Kind != contract.Scale {
 			continue
 		}
 		charts, err := scaleCharts(s, r.RunsOf(s.Name), targets)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/pushbench/pushbench/contract"
 )
 
 // scaleRun is a scale step with round figures: p99 at p99ms, the server and
@@ -26,9 +27,9 @@ func scaleRun(tb testing.TB, tr string, clients int, p99ms int64, lost uint64, s
 		tb.Fatal(err)
 	}
 	r := Run{
-		Scenario: "scale", Transport: tr, Clients: clients, Rate: 0.5, Burst: 1, Payload: 64, DurationS: 6,
-		EventsPublished: 4, EventsExpected: 4 * uint64(clients), EventsDelivered: 4*uint64(clients) - lost, Lost: lost,
-		LatencyNS: PercentilesOf(h), Histogram: enc,
+		Scenario: "scale", Transport: contract.Transport(tr), Clients: clients, Rate: 0.5, Burst: 1, Payload: 64, DurationS: 6,
+		EventsPublished: 4, Delivery: Delivery{Expected: 4 * uint64(clients), Delivered: 4*uint64(clients) - lost, Lost: lost},
+		LatencyNS: LatencyOf(h), Histogram: enc,
 		Connections: Connections{Attempted: uint64(clients), Established: uint64(clients), PeakConcurrent: int64(clients),
 			ConnectP99NS: 2e6, ConnectRate: 1990},
 		Server:  Process{BytesPerConn: srvKiB * 1024, HeapPerConn: srvKiB * 512},
@@ -44,7 +45,7 @@ func scaleRun(tb testing.TB, tr string, clients int, p99ms int64, lost uint64, s
 func scaleFixture(tb testing.TB) *Report {
 	return &Report{
 		Env:       Env{CPU: "Test CPU", Cores: 2, GoVersion: "go1.26", StartedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)},
-		Scenarios: []ScenarioInfo{{Name: "scale", Kind: KindScale, Description: "ramp", P99BoundS: 0.5}},
+		Scenarios: []ScenarioInfo{{Name: "scale", Kind: contract.Scale, Description: "ramp", P99BoundS: 0.5}},
 		Runs: []Run{
 			scaleRun(tb, "poll", 1000, 2100, 0, 3, 6),
 			scaleRun(tb, "poll", 19000, 2400, 0, 2, 5),
@@ -52,7 +53,7 @@ func scaleFixture(tb testing.TB) *Report {
 			scaleRun(tb, "sse", 19000, 300, 7, 11, 9),
 			scaleRun(tb, "ws", 1000, 15, 0, 20, 12),
 			scaleRun(tb, "ws", 19000, 900, 0, 21, 18),
-			scaleRun(tb, Floor, 19000, 90, 0, 3, 4),
+			scaleRun(tb, string(Floor), 19000, 90, 0, 3, 4),
 		},
 	}
 }
@@ -113,7 +114,7 @@ func TestMergeRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Clients != 400 || m.Lost != 2 || m.EventsExpected != 1600 || m.EventsPublished != 4 || m.LatencyNS.Count != 200 {
+	if m.Clients != 400 || m.Lost != 2 || m.Expected != 1600 || m.EventsPublished != 4 || m.LatencyNS.Count != 200 {
 		t.Fatalf("merged %+v", m)
 	}
 	if m.Connections.PeakConcurrent != 400 || m.Idle.BytesIn != 400*40 || m.Idle.BytesPerSecPerConn != 10 {

@@ -6,6 +6,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+
+	"github.com/pushbench/pushbench/contract"
 )
 
 // The summary and the correctness statement are computed from the runs
@@ -35,8 +37,8 @@ func correctness(runs []Run) []string {
 			}
 		}
 		tt := g.Totals()
-		t.EventsDelivered += tt.EventsDelivered
-		t.EventsExpected += tt.EventsExpected
+		t.Delivered += tt.Delivered
+		t.Expected += tt.Expected
 		t.Lost += tt.Lost
 		t.Duplicates += tt.Duplicates
 		t.Reordered += tt.Reordered
@@ -49,11 +51,11 @@ func correctness(runs []Run) []string {
 	var out []string
 	if len(badRuns) == 0 {
 		out = append(out, fmt.Sprintf("Every client got every event exactly once and in order in all %s runs: %s of %s expected deliveries, 0 lost, 0 duplicated, 0 reordered, 0 malformed.",
-			FormatCount(uint64(len(runs))), FormatCount(t.EventsDelivered), FormatCount(t.EventsExpected)))
+			FormatCount(uint64(len(runs))), FormatCount(t.Delivered), FormatCount(t.Expected)))
 	} else {
 		out = append(out, fmt.Sprintf("Not every client got every event exactly once and in order: %d of %d runs broke the guarantee, with %s lost, %s duplicated, %s reordered and %s malformed in all; %s of %s expected deliveries were made.",
 			len(badRuns), len(runs), FormatCount(t.Lost), FormatCount(t.Duplicates), FormatCount(t.Reordered), FormatCount(t.Malformed),
-			FormatCount(t.EventsDelivered), FormatCount(t.EventsExpected)))
+			FormatCount(t.Delivered), FormatCount(t.Expected)))
 		out = append(out, badRuns...)
 	}
 	if t.Gaps > 0 {
@@ -134,7 +136,7 @@ func summarize(r *Report) []summaryBlock {
 		}
 		info := r.Scenario(name)
 		b := summaryBlock{title: scenarioTitle(name)}
-		if info.Kind == KindSaturation {
+		if info.Kind == contract.Saturation {
 			if s := saturation(gs, info); s != "" {
 				b.items = append(b.items, summaryItem{text: s})
 			}
@@ -148,7 +150,7 @@ func summarize(r *Report) []summaryBlock {
 			for i := range g.Runs {
 				if g.Runs[i].Lost > 0 {
 					b.items = append(b.items, summaryItem{text: fmt.Sprintf("Loss: %s lost %s of %s expected events.",
-						runName(&g, i), FormatCount(g.Runs[i].Lost), FormatCount(g.Runs[i].EventsExpected))})
+						runName(&g, i), FormatCount(g.Runs[i].Lost), FormatCount(g.Runs[i].Expected))})
 				}
 			}
 		}
@@ -278,7 +280,7 @@ func pointFacts(pt []Group) []string {
 			}
 		}
 		if floor != nil && f.ok(floor) {
-			fact += "; " + Floor + " floor " + f.format(f.value(floor))
+			fact += "; " + string(Floor) + " floor " + f.format(f.value(floor))
 		}
 		facts = append(facts, fact)
 	}
@@ -290,7 +292,7 @@ func pointFacts(pt []Group) []string {
 func tallies(groups []Group) []string {
 	var out []string
 	for _, f := range []figure{figures[0], figures[2]} {
-		wins := map[string]int{}
+		wins := map[contract.Transport]int{}
 		n := 0
 		for _, pt := range points(groups) {
 			gs := ranked(pt, f)
@@ -305,12 +307,12 @@ func tallies(groups []Group) []string {
 		if n == 0 {
 			continue
 		}
-		names := make([]string, 0, len(wins))
+		names := make([]contract.Transport, 0, len(wins))
 		for t := range wins {
 			names = append(names, t)
 		}
-		slices.SortFunc(names, func(a, b string) int {
-			return cmp.Or(cmp.Compare(wins[b], wins[a]), compareTransports(a, b))
+		slices.SortFunc(names, func(a, b contract.Transport) int {
+			return cmp.Or(cmp.Compare(wins[b], wins[a]), contract.Order(a, b))
 		})
 		var parts []string
 		for _, t := range names {

@@ -124,7 +124,7 @@ func runCells(fig, totals *Run, sp *Group) []string {
 		FormatCount(uint64(max(fig.Clients, 0))),
 		FormatRate(fig.Rate),
 		FormatBytes(float64(fig.Payload)),
-		FormatCount(totals.EventsDelivered) + "/" + FormatCount(totals.EventsExpected),
+		FormatCount(totals.Delivered) + "/" + FormatCount(totals.Expected),
 		lostCell(totals), FormatCount(totals.Duplicates), FormatCount(totals.Reordered),
 		gapsCell(totals),
 		p50, FormatNS(float64(fig.LatencyNS.P90)), p99,

@@ -11,7 +11,7 @@ import (
 // count as lost; the table says they arrived malformed, so they do not read
 // as a network loss.
 func TestRunTableShowsMalformedBesideLost(t *testing.T) {
-	run := Run{Transport: "sse", Clients: 1, Rate: 10, EventsExpected: 5, EventsDelivered: 2, Lost: 3, Malformed: 3}
+	run := Run{Transport: "sse", Clients: 1, Rate: 10, Delivery: Delivery{Expected: 5, Delivered: 2, Lost: 3, Malformed: 3}}
 	var buf bytes.Buffer
 	if err := WriteTable(&buf, []Run{run}); err != nil {
 		t.Fatal(err)
@@ -46,7 +46,7 @@ func TestRunErrorsInJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(`{"transport":"ws","lost":0,"slow_disconnects":4}`), &old); err != nil || old.Errors != (Errors{}) || old.SlowDisconnects != 4 {
 		t.Fatalf("an old run loads as %+v (%v)", old, err)
 	}
-	if got := (Errors{Timeout: 1200, Status: 3}).String(); got != "3 status, 1,200 timeout" {
+	if got := (Errors{Timeout: 1200, Status: 3}).String(); got != "3 status, 1200 timeout" {
 		t.Fatalf("String() = %q", got)
 	}
 }

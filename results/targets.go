@@ -5,6 +5,8 @@ import (
 	"io"
 	"math"
 	"strings"
+
+	"github.com/pushbench/pushbench/contract"
 )
 
 // Targets are the project's stated goals, in the order reports list them.
@@ -14,7 +16,7 @@ var Targets = []Target{
 	{
 		Name:        "p50 latency",
 		Description: "With 1,000 SSE or WebSocket clients at 10 events/s, p50 delivery latency under 1 ms.",
-		Transports:  []string{"sse", "ws"},
+		Transports:  []contract.Transport{"sse", "ws"},
 		Figure:      "p50", Format: FormatNS,
 		Bound: Below, Limit: 1e6, FloorBound: true,
 		Measure: atLoad(1000, 10, func(g *Group) (float64, bool) { return g.P50.Median, g.Median.LatencyNS.Count > 0 }),
@@ -22,7 +24,7 @@ var Targets = []Target{
 	{
 		Name:        "p99 latency",
 		Description: "With 1,000 SSE or WebSocket clients at 10 events/s, p99 delivery latency under 5 ms.",
-		Transports:  []string{"sse", "ws"},
+		Transports:  []contract.Transport{"sse", "ws"},
 		Figure:      "p99", Format: FormatNS,
 		Bound: Below, Limit: 5e6, FloorBound: true,
 		Measure: atLoad(1000, 10, func(g *Group) (float64, bool) { return g.P99.Median, g.Median.LatencyNS.Count > 0 }),
@@ -30,23 +32,23 @@ var Targets = []Target{
 	{
 		Name:        "no loss",
 		Description: "With 1,000 SSE or WebSocket clients at 10 events/s, no event lost, in any repetition.",
-		Transports:  []string{"sse", "ws"},
+		Transports:  []contract.Transport{"sse", "ws"},
 		Figure:      "lost", Format: func(v float64) string { return FormatCount(uint64(v)) },
 		Bound: AtMost, Limit: 0,
 		Measure: atLoad(1000, 10, func(g *Group) (float64, bool) { return float64(g.Totals().Lost), true }),
 	},
 	{
 		Name: "saturation throughput",
-		Description: "At saturation, SSE and WebSocket deliver at least 0.7× the deliveries/s of the " + Floor +
+		Description: "At saturation, SSE and WebSocket deliver at least 0.7× the deliveries/s of the " + string(Floor) +
 			" floor in the same scenario, at the highest rate the floor ran.",
-		Transports: []string{"sse", "ws"},
+		Transports: []contract.Transport{"sse", "ws"},
 		Figure:     "deliveries/s", Format: FormatSI,
 		Bound: AtLeast, Limit: 0.7,
 		Measure: saturationVsFloor,
 	},
 	{
 		Name:        "load generator CPU",
-		Description: "The load generator uses less CPU per delivered event than the server it measures, in every streaming configuration (" + Floor + " floor included).",
+		Description: "The load generator uses less CPU per delivered event than the server it measures, in every streaming configuration (" + string(Floor) + " floor included).",
 		Over:        "all streaming",
 		Figure:      "load generator CPU/1k", Format: FormatNS,
 		Bound: Below, Limit: 1,
@@ -55,7 +57,7 @@ var Targets = []Target{
 	{
 		Name:        "server memory/conn",
 		Description: "Server memory per idle SSE or WebSocket connection at most 16 KiB (read in an idle scenario if one ran, else at the most clients).",
-		Transports:  []string{"sse", "ws"},
+		Transports:  []contract.Transport{"sse", "ws"},
 		Figure:      "server RSS/conn", Format: FormatBytes,
 		Bound: AtMost, Limit: 16 << 10,
 		Measure: perConn(func(r *Run) float64 { return r.Server.BytesPerConn }),
@@ -63,7 +65,7 @@ var Targets = []Target{
 	{
 		Name:        "load generator memory/conn",
 		Description: "Load generator memory per SSE or WebSocket connection at most 16 KiB (read as the server's is).",
-		Transports:  []string{"sse", "ws"},
+		Transports:  []contract.Transport{"sse", "ws"},
 		Figure:      "load generator RSS/conn", Format: FormatBytes,
 		Bound: AtMost, Limit: 16 << 10,
 		Measure: perConn(func(r *Run) float64 { return r.Loadgen.BytesPerConn }),
@@ -77,7 +79,7 @@ type Target struct {
 	// Transports are judged one by one, a verdict each. Nil judges every
 	// configuration Measure returns together, in one verdict, and Over
 	// names them for tables ("all streaming").
-	Transports []string
+	Transports []contract.Transport
 	Over       string
 	// Figure names what is measured in verdicts ("p50"); Format renders
 	// its values.
@@ -94,7 +96,7 @@ type Target struct {
 	// Measure reads the figure off groups (Groups(r.Runs)) for one
 	// transport, "" when Transports is nil: a measurement per
 	// configuration the target applies to and, when there is none, why.
-	Measure func(r *Report, groups []Group, transport string) ([]Measurement, string)
+	Measure func(r *Report, groups []Group, transport contract.Transport) ([]Measurement, string)
 }
 
 // Bound is the side of its limit a target's figure must keep to.
@@ -152,7 +154,7 @@ func (s Status) String() string {
 type Verdict struct {
 	Target *Target
 	// Transport is "" for a target with no Transports.
-	Transport string
+	Transport contract.Transport
 	Status    Status
 	// Met of Measured configurations met the target.
 	Met, Measured int
@@ -173,7 +175,7 @@ func Evaluate(r *Report, targets []Target) []Verdict {
 		t := &targets[i]
 		trs := t.Transports
 		if trs == nil {
-			trs = []string{""}
+			trs = []contract.Transport{""}
 		}
 		for _, tr := range trs {
 			ms, why := t.Measure(r, groups, tr)
@@ -184,7 +186,7 @@ func Evaluate(r *Report, targets []Target) []Verdict {
 }
 
 // judge turns one transport's measurements into a verdict.
-func (t *Target) judge(tr string, ms []Measurement, why string) Verdict {
+func (t *Target) judge(tr contract.Transport, ms []Measurement, why string) Verdict {
 	v := Verdict{Target: t, Transport: tr, Measured: len(ms)}
 	if len(ms) == 0 {
 		v.Text = why
@@ -290,8 +292,8 @@ func (t *Target) describe(m Measurement, withLabel bool) string {
 // exactly clients clients at rate events/s, in any scenario, with the
 // floor's at the same point beside it. figure reports false for a group
 // that did not measure it.
-func atLoad(clients int, rate float64, figure func(*Group) (float64, bool)) func(*Report, []Group, string) ([]Measurement, string) {
-	return func(_ *Report, groups []Group, tr string) ([]Measurement, string) {
+func atLoad(clients int, rate float64, figure func(*Group) (float64, bool)) func(*Report, []Group, contract.Transport) ([]Measurement, string) {
+	return func(_ *Report, groups []Group, tr contract.Transport) ([]Measurement, string) {
 		var out []Measurement
 		for _, pt := range points(groups) {
 			if c := pt[0].Config; c.Clients != clients || c.Rate != rate {
@@ -330,13 +332,13 @@ func floorOf(pt []Group) *Group {
 // deliveries/s against the floor's at the highest rate the floor ran. A
 // transport whose ladder stopped below that rate is held to its best
 // deliveries/s anywhere on the ladder: what it managed before it broke.
-func saturationVsFloor(r *Report, groups []Group, tr string) ([]Measurement, string) {
+func saturationVsFloor(r *Report, groups []Group, tr contract.Transport) ([]Measurement, string) {
 	type ladder struct{ floor, best, top *Group }
 	var order []Config
 	ladders := map[Config]*ladder{}
 	for i := range groups {
 		g := &groups[i]
-		if r.Scenario(g.Config.Scenario).Kind != KindSaturation || g.DeliveriesPerSec.Median <= 0 {
+		if r.Scenario(g.Config.Scenario).Kind != contract.Saturation || g.DeliveriesPerSec.Median <= 0 {
 			continue
 		}
 		key := g.Config.Point()
@@ -368,7 +370,7 @@ func saturationVsFloor(r *Report, groups []Group, tr string) ([]Measurement, str
 			continue
 		}
 		m := Measurement{Group: l.best, Value: l.best.DeliveriesPerSec.Median,
-			Ref: l.floor.DeliveriesPerSec.Median, RefName: "the " + Floor + " floor's"}
+			Ref: l.floor.DeliveriesPerSec.Median, RefName: "the " + string(Floor) + " floor's"}
 		var at *Group
 		for i := range groups {
 			if g := &groups[i]; g.Config.Point() == l.floor.Config.Point() && g.Config.Transport == tr {
@@ -388,7 +390,7 @@ func saturationVsFloor(r *Report, groups []Group, tr string) ([]Measurement, str
 // loadgenCPU measures, in every streaming configuration (polling's client
 // and server work per delivery differ by design), the load generator's CPU
 // per delivery against the server's.
-func loadgenCPU(_ *Report, groups []Group, _ string) ([]Measurement, string) {
+func loadgenCPU(_ *Report, groups []Group, _ contract.Transport) ([]Measurement, string) {
 	var out []Measurement
 	for i := range groups {
 		g := &groups[i]
@@ -403,14 +405,14 @@ func loadgenCPU(_ *Report, groups []Group, _ string) ([]Measurement, string) {
 
 // polling reports whether c is a polling configuration.
 func polling(c Config) bool {
-	return c.Transport == "poll" || strings.HasPrefix(c.Transport, "poll-") || c.PollIntervalS > 0
+	return c.Transport.Polls() || c.PollIntervalS > 0
 }
 
 // memoryGroups are where memory per connection is read: the idle
 // scenarios' groups if there are any, else those with the most clients.
 func memoryGroups(r *Report, groups []Group) (gs []*Group, where string) {
 	for i := range groups {
-		if r.Scenario(groups[i].Config.Scenario).Kind == KindIdle {
+		if r.Scenario(groups[i].Config.Scenario).Kind == contract.Idle {
 			gs = append(gs, &groups[i])
 		}
 	}
@@ -432,8 +434,8 @@ func memoryGroups(r *Report, groups []Group) (gs []*Group, where string) {
 // perConn measures memory per connection, as perConn reads it off a run,
 // where memoryGroups says, with the floor's at the same point. A zero is
 // not measured: the process's RSS did not grow as the connections opened.
-func perConn(figure func(*Run) float64) func(*Report, []Group, string) ([]Measurement, string) {
-	return func(r *Report, groups []Group, tr string) ([]Measurement, string) {
+func perConn(figure func(*Run) float64) func(*Report, []Group, contract.Transport) ([]Measurement, string) {
+	return func(r *Report, groups []Group, tr contract.Transport) ([]Measurement, string) {
 		gs, where := memoryGroups(r, groups)
 		var out []Measurement
 		ran := false
@@ -466,7 +468,7 @@ func targetSubject(v *Verdict) string {
 	if v.Transport == "" {
 		return v.Target.Over
 	}
-	return v.Transport
+	return string(v.Transport)
 }
 
 // NewTargetsTable renders verdicts, as Evaluate returns them: target,

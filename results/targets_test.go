@@ -3,6 +3,8 @@ package results
 import (
 	"strings"
 	"testing"
+
+	"github.com/pushbench/pushbench/contract"
 )
 
 // verdictOf evaluates r against Targets and returns the verdict of the
@@ -10,7 +12,7 @@ import (
 func verdictOf(t *testing.T, r *Report, name, tr string) Verdict {
 	t.Helper()
 	for _, v := range Evaluate(r, Targets) {
-		if v.Target.Name == name && v.Transport == tr {
+		if v.Target.Name == name && v.Transport == contract.Transport(tr) {
 			return v
 		}
 	}
@@ -28,7 +30,7 @@ func edit(r *Report, match func(*Run) bool, f func(*Run)) {
 }
 
 func at1k(tr string) func(*Run) bool {
-	return func(r *Run) bool { return r.Transport == tr && r.Clients == 1000 && r.Rate == 10 }
+	return func(r *Run) bool { return r.Transport == contract.Transport(tr) && r.Clients == 1000 && r.Rate == 10 }
 }
 
 // TestTargetsFlip: each target turns from met to missed when its figure

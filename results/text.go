@@ -6,6 +6,8 @@ import (
 	"io"
 	"slices"
 	"strings"
+
+	"github.com/pushbench/pushbench/contract"
 )
 
 // NewTextReport renders a report for a terminal: the machine, each
@@ -37,13 +39,13 @@ func NewTextReport(r *Report) Reporter {
 			}
 			m.printf("\n%s\n", heading(scenarioTitle(name)))
 			m.table(NewGroupsTable(gs, Text))
-			if r.Scenario(name).Kind == KindScale {
+			if r.Scenario(name).Kind == contract.Scale {
 				m.table(NewScaleReport(r, name, DefaultScaleTargets, Text))
 			}
 			m.table(NewCapacityTable(cs, Text))
 		}
 		if rows, _ := floorRows(groups); len(rows) > 0 {
-			m.printf("\n%s\n", heading("against the "+Floor+" floor"))
+			m.printf("\n%s\n", heading("against the "+string(Floor)+" floor"))
 			m.table(NewFloorTable(groups, Text))
 		}
 		if len(pollingPoints(groups)) > 0 {

@@ -1,6 +1,10 @@
 package scenarios
 
-import "time"
+import (
+	"time"
+
+	"github.com/pushbench/pushbench/contract"
+)
 
 // Default is the matrix `make bench` runs: about ten minutes on a 2-core
 // machine. Edit a number here, or copy a scenario under a new name, to ask a
@@ -41,7 +45,7 @@ var Default = Matrix{
 	{
 		Name: "poll-interval", Kind: PollInterval,
 		Description: "1000 pollers at 100 ms, 500 ms and 2 s beside SSE and WebSocket, 10 events/s",
-		Transports:  []string{Poll, SSE, WS},
+		Transports:  []contract.Transport{Poll, SSE, WS},
 		Clients:     []int{1000},
 		Rates:       []float64{10},
 		PollIntervals: []time.Duration{
@@ -52,7 +56,7 @@ var Default = Matrix{
 	{
 		Name: "http2", Kind: FanOut,
 		Description: "200 clients at 10 events/s over HTTP/1.1, HTTP/2 with TLS and cleartext h2c, one connection per client",
-		Transports:  []string{Poll, PollH2, PollH2C, SSE, SSEH2, SSEH2C},
+		Transports:  []contract.Transport{Poll, PollH2, PollH2C, SSE, SSEH2, SSEH2C},
 		Clients:     []int{200},
 		Rates:       []float64{10},
 		Duration:    4 * time.Second,
@@ -62,12 +66,12 @@ var Default = Matrix{
 		Description: "50 clients at 100 events/s through a fault proxy: the server killed (kill -9) and restarted, and the network silently partitioned; the rest of the faults are in the faults matrix",
 		Clients:     []int{50},
 		Rates:       []float64{100},
-		Fault:       &FaultSpec{Faults: []string{Crash, Partition}},
+		Fault:       &FaultSpec{Faults: []contract.Fault{Crash, Partition}},
 	},
 	{
 		Name: "poll-capacity", Kind: PollCapacity,
 		Description: "raw /poll request capacity with vegeta, constant open-loop rates (requests/s)",
-		Transports:  []string{Poll},
+		Transports:  []contract.Transport{Poll},
 		Clients:     []int{0},
 		Rates:       []float64{2000, 5000, 10000},
 		Payloads:    []int{1024},
@@ -85,21 +89,21 @@ var FaultsMatrix = Matrix{
 		Description: "50 clients at 100 events/s through a fault proxy, one fault each run: kill -9, graceful restart, a graceful restart behind a slow-closing network, every connection reset, a silent partition",
 		Clients:     []int{50},
 		Rates:       []float64{100},
-		Fault:       &FaultSpec{Faults: []string{Crash, Graceful, SlowClose, Reset, Partition}},
+		Fault:       &FaultSpec{Faults: []contract.Fault{Crash, Graceful, SlowClose, Reset, Partition}},
 	},
 	{
 		Name: "degraded-fanout", Kind: Fault,
 		Description: "the fan-out load, 1,000 clients at 10 events/s, while the network adds 200 ms ± 100 ms and limits each connection to 64 KB/s for 8 s",
 		Clients:     []int{1000},
 		Rates:       []float64{10},
-		Fault:       &FaultSpec{Faults: []string{Degrade}},
+		Fault:       &FaultSpec{Faults: []contract.Fault{Degrade}},
 	},
 	{
 		Name: "storm", Kind: Fault,
 		Description: "5,000 clients at 2 events/s dropped at the same instant and let back at once, reconnecting with jitter and without",
 		Clients:     []int{5000},
 		Rates:       []float64{2},
-		Fault:       &FaultSpec{Faults: []string{Storm}, Jitters: []string{FullJitter, NoJitter}},
+		Fault:       &FaultSpec{Faults: []contract.Fault{Storm}, Jitters: []contract.Jitter{FullJitter, NoJitter}},
 	},
 }
 
@@ -123,7 +127,7 @@ var Quick = Matrix{
 	{
 		Name: "poll-interval", Kind: PollInterval,
 		Description: "200 pollers at 100 ms and 1 s beside SSE and WebSocket",
-		Transports:  []string{Poll, SSE, WS},
+		Transports:  []contract.Transport{Poll, SSE, WS},
 		Clients:     []int{200},
 		PollIntervals: []time.Duration{
 			100 * time.Millisecond, time.Second,

@@ -10,107 +10,54 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/pushbench/pushbench/contract"
 )
 
-// Transports, in report order; tcp is the floor every other is set beside.
+// Names used below, from the one vocabulary every package shares.
 const (
-	Poll = "poll"
-	SSE  = "sse"
-	WS   = "ws"
-	TCP  = "tcp"
+	Poll     = contract.Poll
+	LongPoll = contract.LongPoll
+	SSE      = contract.SSE
+	WS       = contract.WS
+	TCP      = contract.TCP
+	PollH2   = contract.PollH2
+	PollH2C  = contract.PollH2C
+	SSEH2    = contract.SSEH2
+	SSEH2C   = contract.SSEH2C
+
+	FanOut          = contract.FanOut
+	Saturation      = contract.Saturation
+	Payload         = contract.Payload
+	Idle            = contract.Idle
+	PollInterval    = contract.PollInterval
+	PollCapacity    = contract.PollCapacity
+	Scale           = contract.Scale
+	Fault           = contract.FaultKind
+	Implementations = contract.Implementations
+
+	Crash     = contract.Crash
+	Graceful  = contract.Graceful
+	SlowClose = contract.SlowClose
+	Reset     = contract.Reset
+	Partition = contract.Partition
+	Degrade   = contract.Degrade
+	Storm     = contract.Storm
+
+	FullJitter = contract.FullJitter
+	NoJitter   = contract.NoJitter
 )
 
-// Polls reports whether transport is polling, over any HTTP version
-// (poll, poll-h2, poll-h2c): its cases cross the polling intervals.
-func Polls(transport string) bool {
-	return transport == Poll || strings.HasPrefix(transport, Poll+"-")
-}
-
-// HTTP/2 variants of polling and SSE: TLS with ALPN, and cleartext h2c with
-// prior knowledge, each client on its own connection.
-const (
-	PollH2  = "poll-h2"
-	PollH2C = "poll-h2c"
-	SSEH2   = "sse-h2"
-	SSEH2C  = "sse-h2c"
-)
-
-// Variants are the HTTP/2 variants, run beside All where a scenario asks.
-var Variants = []string{PollH2, PollH2C, SSEH2, SSEH2C}
-
-// All is every transport, the floor included.
-var All = []string{Poll, SSE, WS, TCP}
-
-// Kinds of scenario. The kind tells the report which figure is the point.
-const (
-	// FanOut: latency and cost as the client count grows at a moderate rate.
-	FanOut = "fan-out"
-	// Saturation: the offered rate steps up until p99 breaks the bound or an
-	// event is lost; the report states the highest rate that held.
-	Saturation = "saturation"
-	// Payload: the same load with small, medium and large events.
-	Payload = "payload"
-	// Idle: connections held with almost no events: memory and heartbeat
-	// cost per connection.
-	Idle = "idle"
-	// PollInterval: what latency a poller accepts against what it costs.
-	PollInterval = "poll-interval"
-	// PollCapacity: the polling server's raw request capacity, measured with
-	// vegeta at constant open-loop rates.
-	PollCapacity = "poll-capacity"
-	// Scale: concurrent clients step up at a low rate; the report states the
-	// most connections each transport held with p99 within P99Bound (pollers:
-	// their interval plus P99Bound) and nothing lost, and what each
-	// connection cost.
-	Scale = "scale"
-	// Fault: clients stream through a fault proxy to a server that keeps
-	// its history in a write-ahead log; one fault strikes mid-stream, and
-	// the report states how each transport detected it, reconnected and
-	// caught up, and what it lost (its "Recovery" section).
-	Fault = "fault"
-)
-
-// Faults a Fault scenario injects, each against every transport.
-const (
-	// Crash: the server SIGKILLed mid-stream and restarted after Downtime.
-	Crash = "crash"
-	// Graceful: SIGTERM (the server drains), restarted after Downtime.
-	Graceful = "graceful"
-	// SlowClose: a graceful restart while the network takes SlowClose to
-	// pass on the server's close (Toxiproxy slow_close).
-	SlowClose = "slowclose"
-	// Reset: every connection reset (RST) by the network and new ones
-	// refused for Downtime, the server staying up.
-	Reset = "reset"
-	// Partition: no byte passes either way for Length and nothing closes:
-	// half-open connections only a heartbeat and a read timeout reveal.
-	Partition = "partition"
-	// Degrade: Latency ± LatencyJitter and a BandwidthKBs limit on data
-	// from the server for Length; nothing breaks, latency pays.
-	Degrade = "degrade"
-	// Storm: every connection reset at once and let back at once.
-	Storm = "storm"
-)
-
-// AllFaults is every fault, in run order.
-var AllFaults = []string{Crash, Graceful, SlowClose, Reset, Partition, Degrade, Storm}
-
-// Reconnect jitter policies a Fault scenario crosses: with FullJitter the
-// WebSocket and TCP clients back off with full jitter and the server gives
-// each SSE stream its own retry:; with NoJitter every client waits exactly
-// as long, as clients written without care do.
-const (
-	FullJitter = "full"
-	NoJitter   = "none"
-)
+// All is every transport a default scenario runs, the floor included.
+var All = []contract.Transport{Poll, SSE, WS, TCP}
 
 // FaultSpec is what a Fault scenario breaks, for how long, and how its
 // clients reconnect. A zero field takes the default shown.
 type FaultSpec struct {
-	// Faults default to AllFaults.
-	Faults []string
+	// Faults default to every fault.
+	Faults []contract.Fault
 	// Jitters are the reconnect policies to cross; default [FullJitter].
-	Jitters []string
+	Jitters []contract.Jitter
 	// Before is steady streaming before the fault and After streaming once
 	// every client recovered; both default to 2s.
 	Before, After time.Duration
@@ -134,7 +81,7 @@ type FaultSpec struct {
 
 // Span is about how long the schedule runs in one run of fault: Before, the
 // fault itself, After. Catching up adds to it.
-func (f FaultSpec) Span(fault string) time.Duration {
+func (f FaultSpec) Span(fault contract.Fault) time.Duration {
 	d := f.Before + f.After
 	switch fault {
 	case Crash, Graceful, Reset:
@@ -149,7 +96,7 @@ func (f FaultSpec) Span(fault string) time.Duration {
 
 // withDefaults returns f with every default filled in.
 func (f FaultSpec) withDefaults() FaultSpec {
-	f.Faults = orDefault(f.Faults, AllFaults...)
+	f.Faults = orDefault(f.Faults, contract.Faults...)
 	f.Jitters = orDefault(f.Jitters, FullJitter)
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
@@ -175,10 +122,10 @@ func (f FaultSpec) withDefaults() FaultSpec {
 // others; an empty list means the single default shown on the field.
 type Scenario struct {
 	Name        string
-	Kind        string
+	Kind        contract.Kind
 	Description string
 	// Transports defaults to All.
-	Transports []string
+	Transports []contract.Transport
 	// Clients defaults to [100].
 	Clients []int
 	// Rates, in events/s, default to [10]. For Saturation they are the steps,
@@ -216,27 +163,31 @@ type Scenario struct {
 
 // Case is one run of one transport in one configuration.
 type Case struct {
-	Scenario     *Scenario
-	Transport    string
+	Scenario  *Scenario
+	Transport contract.Transport
+	// Impl is the server implementation of the transport; empty means its
+	// default.
+	Impl         string
 	Clients      int
 	Rate         float64
 	Payload      int
 	PollInterval time.Duration
 	Repetition   int // 1-based
 	// Fault and Jitter are set on a Fault scenario's cases.
-	Fault, Jitter string
+	Fault  contract.Fault
+	Jitter contract.Jitter
 }
 
 // String names the case in progress bars and logs.
 func (c Case) String() string {
-	s := fmt.Sprintf("%s %s c=%d r=%g p=%d", c.Scenario.Name, c.Transport, c.Clients, c.Rate, c.Payload)
-	if Polls(c.Transport) {
+	s := fmt.Sprintf("%s %s c=%d r=%g p=%d", c.Scenario.Name, c.Name(), c.Clients, c.Rate, c.Payload)
+	if c.Transport.Polls() {
 		s += " i=" + c.PollInterval.String()
 	}
 	if c.Fault != "" {
-		s += " " + c.Fault
+		s += " " + string(c.Fault)
 		if c.Jitter != FullJitter {
-			s += " jitter=" + c.Jitter
+			s += " jitter=" + string(c.Jitter)
 		}
 	}
 	if c.Scenario.Repetitions > 1 {
@@ -245,10 +196,19 @@ func (c Case) String() string {
 	return s
 }
 
+// Name is the case's TRANSPORT/IMPL, or its transport alone for the
+// default implementation.
+func (c Case) Name() string {
+	if c.Impl == "" {
+		return string(c.Transport)
+	}
+	return string(c.Transport) + "/" + c.Impl
+}
+
 // Step identifies a case's saturation ladder: cases equal in everything but
 // Rate and Repetition climb the same ladder.
 func (c Case) Step() string {
-	return fmt.Sprintf("%s/%s/%d/%d/%v/%d", c.Scenario.Name, c.Transport, c.Clients, c.Payload, c.PollInterval, c.Repetition)
+	return fmt.Sprintf("%s/%s/%d/%d/%v/%d", c.Scenario.Name, c.Name(), c.Clients, c.Payload, c.PollInterval, c.Repetition)
 }
 
 func orDefault[T any](v []T, d ...T) []T {
@@ -305,7 +265,7 @@ func (s *Scenario) Cases() []Case {
 				for _, rate := range s.Rates {
 					for _, tr := range s.Transports {
 						intervals := []time.Duration{0}
-						if Polls(tr) {
+						if tr.Polls() {
 							intervals = s.PollIntervals
 						}
 						for _, iv := range intervals {

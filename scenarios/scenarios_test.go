@@ -4,11 +4,13 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/pushbench/pushbench/contract"
 )
 
 func TestCasesCrossEveryListAndInterleaveRepetitions(t *testing.T) {
 	s := Scenario{
-		Name: "x", Transports: []string{Poll, SSE}, Clients: []int{1, 2},
+		Name: "x", Transports: []contract.Transport{Poll, SSE}, Clients: []int{1, 2},
 		PollIntervals: []time.Duration{time.Second, 2 * time.Second}, Repetitions: 2,
 	}.WithDefaults()
 	cs := s.Cases()
@@ -43,7 +45,7 @@ func TestMatricesAreWellFormed(t *testing.T) {
 				t.Errorf("%s/%s: saturation needs a bound and increasing rates", name, s.Name)
 			}
 			for _, tr := range s.Transports {
-				if !slices.Contains(All, tr) && !slices.Contains(Variants, tr) {
+				if !slices.Contains(contract.All, tr) {
 					t.Errorf("%s/%s: unknown transport %q", name, s.Name, tr)
 				}
 			}
@@ -52,7 +54,7 @@ func TestMatricesAreWellFormed(t *testing.T) {
 			}
 			if s.Fault != nil {
 				for _, f := range s.Fault.Faults {
-					if !slices.Contains(AllFaults, f) {
+					if !slices.Contains(contract.Faults, f) {
 						t.Errorf("%s/%s: unknown fault %q", name, s.Name, f)
 					}
 				}
@@ -75,8 +77,8 @@ func TestMatricesAreWellFormed(t *testing.T) {
 
 func TestFaultCasesCrossFaultsAndJitters(t *testing.T) {
 	s := Scenario{
-		Name: "f", Kind: Fault, Transports: []string{SSE, WS},
-		Fault: &FaultSpec{Faults: []string{Crash, Storm}, Jitters: []string{FullJitter, NoJitter}},
+		Name: "f", Kind: Fault, Transports: []contract.Transport{SSE, WS},
+		Fault: &FaultSpec{Faults: []contract.Fault{Crash, Storm}, Jitters: []contract.Jitter{FullJitter, NoJitter}},
 	}.WithDefaults()
 	cs := s.Cases()
 	// 2 faults × 2 jitters × 2 transports, one fault after the other.
@@ -84,7 +86,7 @@ func TestFaultCasesCrossFaultsAndJitters(t *testing.T) {
 		t.Fatalf("%d cases, want 8: %v", len(cs), cs)
 	}
 	for i, c := range cs {
-		if want := []string{Crash, Storm}[i/4]; c.Fault != want {
+		if want := []contract.Fault{Crash, Storm}[i/4]; c.Fault != want {
 			t.Errorf("case %d is %s, want %s: every transport meets one fault before the next", i, c, want)
 		}
 	}
@@ -92,22 +94,22 @@ func TestFaultCasesCrossFaultsAndJitters(t *testing.T) {
 		t.Errorf("defaults not filled: %+v, heartbeat %v", *f, s.Heartbeat)
 	}
 	withPoll := Scenario{
-		Name: "p", Kind: Fault, Transports: []string{Poll, WS},
-		Fault: &FaultSpec{Faults: []string{Storm}, Jitters: []string{FullJitter, NoJitter}},
+		Name: "p", Kind: Fault, Transports: []contract.Transport{Poll, WS},
+		Fault: &FaultSpec{Faults: []contract.Fault{Storm}, Jitters: []contract.Jitter{FullJitter, NoJitter}},
 	}.WithDefaults()
 	var names []string
 	for _, c := range withPoll.Cases() {
-		names = append(names, c.Transport+"/"+c.Jitter)
+		names = append(names, string(c.Transport)+"/"+string(c.Jitter))
 	}
 	if want := []string{"poll/full", "ws/full", "ws/none"}; !slices.Equal(names, want) {
 		t.Errorf("storm cases %q, want %q: polling has no jitter policy to vary", names, want)
 	}
-	for fault, want := range map[string]time.Duration{Crash: 5 * time.Second, SlowClose: 7 * time.Second, Partition: 12 * time.Second, Storm: 4 * time.Second} {
+	for fault, want := range map[contract.Fault]time.Duration{Crash: 5 * time.Second, SlowClose: 7 * time.Second, Partition: 12 * time.Second, Storm: 4 * time.Second} {
 		if got := s.Fault.Span(fault); got != want {
 			t.Errorf("Span(%s) = %v, want %v", fault, got, want)
 		}
 	}
-	if got := (Scenario{Name: "g", Kind: Fault}).WithDefaults(); !slices.Equal(got.Fault.Faults, AllFaults) || !slices.Equal(got.Fault.Jitters, []string{FullJitter}) {
+	if got := (Scenario{Name: "g", Kind: Fault}).WithDefaults(); !slices.Equal(got.Fault.Faults, contract.Faults) || !slices.Equal(got.Fault.Jitters, []contract.Jitter{FullJitter}) {
 		t.Errorf("a Fault scenario without a spec gets %+v, want every fault with full jitter", *got.Fault)
 	}
 	if c := cs[5]; c.String() != "f ws c=100 r=10 p=64 storm jitter=none" && c.String() != "f sse c=100 r=10 p=64 storm jitter=none" {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/pushbench/pushbench/contract"
 )
 
 // rawConn dials the test server over plain TCP, with the hang guard as the
@@ -84,10 +85,10 @@ func h2cClient(t testing.TB) *http.Client {
 	return &http.Client{Transport: tr}
 }
 
-func (s *testServer) stats(t testing.TB) Stats {
+func (s *testServer) stats(t testing.TB) contract.Stats {
 	t.Helper()
 	resp, body := s.do(t, http.MethodGet, "/stats", nil)
-	var st Stats
+	var st contract.Stats
 	if err := json.Unmarshal([]byte(body), &st); resp.StatusCode != http.StatusOK || err != nil {
 		t.Fatalf("/stats: %s %v %q", resp.Status, err, body)
 	}
@@ -320,6 +321,9 @@ func TestConnectionLimit(t *testing.T) {
 	if resp, body := s.do(t, http.MethodGet, "/healthz", nil); resp.StatusCode != http.StatusOK || !resp.Close || body != "ok" {
 		t.Fatalf("/healthz beyond the limit: %s close=%v %q, want 200 ok and the connection closed", resp.Status, resp.Close, body)
 	}
+	// The refused connections close after their answers; the server
+	// counts them closed a moment later.
+	waitFor(t, "the refused connections to close", func() bool { return s.srv.Stats().Conns.Open == limit })
 	st := s.stats(t)
 	if st.Transports.Refused != 4 || st.Conns.Limit != limit || st.Conns.Open != limit+1 {
 		t.Fatalf("/stats beyond the limit: refused %d, conns %+v; want 4 refused, %d open of %d (its own included)", st.Transports.Refused, st.Conns, limit+1, limit)
@@ -330,14 +334,14 @@ func TestConnectionLimit(t *testing.T) {
 
 	streams[0].close()
 	waitFor(t, "the ended stream's connection to close", func() bool { return s.srv.Stats().Conns.Open == limit-1 })
-	s.assertServing(t, TransportSSE)
+	s.assertServing(t, contract.SSE)
 }
 
 // The TCP floor, on a listener of the same server, counts against the same
 // limit and refuses with its error line.
 func TestTCPConnectionLimit(t *testing.T) {
 	hub := NewHub(nil)
-	srv := New(hub, &Options{MaxConns: 2})
+	srv := mustNew(t, hub, &Options{MaxConns: 2})
 	t.Cleanup(srv.Close)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -358,7 +362,7 @@ func TestTCPConnectionLimit(t *testing.T) {
 		expectBytes(t, f.dial(t, "after=0\n", 0), tcpFrame(1))
 	}
 	expectEnd(t, f.dial(t, "after=0\n", 0), "error: server at its connection limit\n")
-	if st := srv.Stats(); st.Transports.Refused != 1 || st.Transports.TCP != (StreamStats{Active: 2, Total: 2}) {
+	if st := srv.Stats(); st.Transports.Refused != 1 || st.Transports.TCP != (contract.StreamStats{Active: 2, Total: 2}) {
 		t.Fatalf("stats %+v", st.Transports)
 	}
 }
@@ -391,7 +395,7 @@ func TestDefaultConnectionLimitKeepsTheMargin(t *testing.T) {
 	if l.Cur <= 2*FDMargin || l.Cur > 1<<30 {
 		t.Skipf("open-file limit %d: the default is not the limit less the margin", l.Cur)
 	}
-	srv := New(NewHub(nil), nil)
+	srv := mustNew(t, NewHub(nil), nil)
 	defer srv.Close()
 	if got, want := srv.Stats().Conns.Limit, int64(l.Cur)-FDMargin; got != want {
 		t.Fatalf("default limit %d, want the open-file limit %d less %d", got, l.Cur, FDMargin)

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/pushbench/pushbench/contract"
 	"github.com/pushbench/pushbench/event"
 )
 
@@ -225,18 +226,11 @@ func (h *Hub) appendRange(buf []*Entry, after uint64, max int) []*Entry {
 	return buf
 }
 
-// HubStats is a snapshot of the hub's counters.
-type HubStats struct {
-	Head        uint64 `json:"head"`
-	Subscribers int    `json:"subscribers"`
-	SlowDropped uint64 `json:"slow_dropped"`
-}
-
 // Stats returns the hub's counters.
-func (h *Hub) Stats() HubStats {
+func (h *Hub) Stats() contract.HubStats {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	return HubStats{Head: h.head, Subscribers: len(h.subs), SlowDropped: h.slow.Load()}
+	return contract.HubStats{Head: h.head, Subscribers: len(h.subs), SlowDropped: h.slow.Load()}
 }
 
 // Close ends every subscription with ErrClosed and refuses new ones, so that

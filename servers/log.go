@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pushbench/pushbench/contract"
 	"github.com/pushbench/pushbench/event"
 )
 
@@ -508,35 +509,12 @@ func syncDir(dir string) error {
 	return errors.Join(d.Sync(), d.Close())
 }
 
-// LogStats describes a Log, as /stats reports it under "log".
-type LogStats struct {
-	// Dir is the log's directory.
-	Dir string `json:"dir"`
-	// Fsync is the policy: none (survives a crash of the process) or batch
-	// (fsync before each publish: survives a power loss).
-	Fsync FsyncPolicy `json:"fsync"`
-	// First and Last are the seqs of the oldest and newest events in the
-	// file, and Events how many it holds; 0 when it is empty.
-	First  uint64 `json:"first"`
-	Last   uint64 `json:"last"`
-	Events int    `json:"events"`
-	// Bytes is the file's size.
-	Bytes int64 `json:"bytes"`
-	// Syncs counts fsyncs of the events (FsyncBatch only).
-	Syncs uint64 `json:"syncs"`
-	// Compactions counts rewrites of the file to its newest events.
-	Compactions uint64 `json:"compactions"`
-	// TornBytes is the size of the torn final record OpenLog truncated: a
-	// write a crash cut short.
-	TornBytes int64 `json:"torn_bytes"`
-}
-
 // Stats describes the log.
-func (l *Log) Stats() LogStats {
+func (l *Log) Stats() contract.LogStats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	s := LogStats{
-		Dir: l.dir, Fsync: l.fsync, Last: l.last, Events: l.records, Bytes: l.size,
+	s := contract.LogStats{
+		Dir: l.dir, Fsync: string(l.fsync), Last: l.last, Events: l.records, Bytes: l.size,
 		Syncs: l.syncs, Compactions: l.compactions, TornBytes: l.torn,
 	}
 	if l.records > 0 {

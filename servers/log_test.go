@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pushbench/pushbench/contract"
 	"github.com/pushbench/pushbench/event"
 )
 
@@ -108,7 +109,7 @@ func TestLogRoundTrip(t *testing.T) {
 			t.Fatalf("restored event %d = %s, want %s", i, got[i].JSON, want[i].JSON)
 		}
 	}
-	if st := l2.Stats(); st != (LogStats{Dir: dir, Fsync: FsyncNone, First: 1, Last: 10, Events: 10, Bytes: st.Bytes}) || st.Bytes == 0 {
+	if st := l2.Stats(); st != (contract.LogStats{Dir: dir, Fsync: string(FsyncNone), First: 1, Last: 10, Events: 10, Bytes: st.Bytes}) || st.Bytes == 0 {
 		t.Fatalf("stats %+v", st)
 	}
 }
@@ -231,7 +232,7 @@ func TestLogRestoreContinuesSequence(t *testing.T) {
 	dir := t.TempDir()
 	l, _ := openLog(t, dir, nil, &LogOptions{Fsync: FsyncBatch})
 	logEvents(t, l, 3, 2)
-	if st := l.Stats(); st.Syncs != 2 || st.Fsync != FsyncBatch {
+	if st := l.Stats(); st.Syncs != 2 || st.Fsync != string(FsyncBatch) {
 		t.Fatalf("batch policy: stats %+v, want 2 syncs", st)
 	}
 	if err := l.Close(); err != nil {
@@ -356,7 +357,7 @@ func TestServerResumesItsSavedSchedule(t *testing.T) {
 	dir := t.TempDir()
 	serve := func() (*Log, *Server) {
 		l, h := openLog(t, dir, nil, nil)
-		srv := New(h, nil)
+		srv := mustNew(t, h, nil)
 		srv.SetLog(l)
 		t.Cleanup(srv.Close)
 		return l, srv
@@ -394,10 +395,10 @@ func TestServerResumesItsSavedSchedule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var st Stats
+	var st contract.Stats
 	err = json.NewDecoder(resp.Body).Decode(&st)
 	resp.Body.Close()
-	if err != nil || st.Log == nil || st.Log.Fsync != FsyncNone || st.Log.Last != 400 || st.Log.Dir != dir {
+	if err != nil || st.Log == nil || st.Log.Fsync != string(FsyncNone) || st.Log.Last != 400 || st.Log.Dir != dir {
 		t.Fatalf("stats log %+v, %v", st.Log, err)
 	}
 

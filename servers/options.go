@@ -1,12 +1,19 @@
 package servers
 
-import "time"
+import (
+	"time"
+
+	"github.com/pushbench/pushbench/contract"
+)
 
 // Defaults for Options.
 const (
-	DefaultHeartbeat    = 15 * time.Second
-	DefaultRetry        = time.Second
-	DefaultPollBatch    = 1000
+	DefaultHeartbeat = 15 * time.Second
+	DefaultRetry     = time.Second
+	DefaultPollBatch = 1000
+	// DefaultLongPollWait is under the 30 s that proxies and load
+	// balancers commonly allow an idle request.
+	DefaultLongPollWait = 25 * time.Second
 	DefaultWriteTimeout = 10 * time.Second
 	DefaultPingInterval = 15 * time.Second
 	DefaultPongWait     = 10 * time.Second
@@ -42,6 +49,13 @@ type Options struct {
 	// further behind sees "more":true and asks again at once. Defaults to
 	// DefaultPollBatch.
 	PollBatch int
+	// LongPollWait is how long a long poll waits for an event newer than
+	// its cursor before it is answered 204. Defaults to
+	// DefaultLongPollWait.
+	LongPollWait time.Duration
+	// Impl chooses each transport's implementation by name (see Impls); a
+	// transport left out gets its default.
+	Impl map[contract.Transport]string
 	// WriteTimeout bounds each write and flush to one client, so a client
 	// that vanished or stopped reading cannot pin a handler forever.
 	// Defaults to DefaultWriteTimeout.
@@ -106,6 +120,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if v.PollBatch <= 0 {
 		v.PollBatch = DefaultPollBatch
+	}
+	if v.LongPollWait <= 0 {
+		v.LongPollWait = DefaultLongPollWait
 	}
 	if v.WriteTimeout <= 0 {
 		v.WriteTimeout = DefaultWriteTimeout

@@ -8,24 +8,31 @@ import (
 	"time"
 )
 
-// NewPoll returns the short-polling transport over hub: GET /poll?after=SEQ
-// answers with the events after SEQ, at most o.PollBatch of them, as the
-// package documentation describes.
-func NewPoll(hub *Hub, o *Options) http.Handler {
-	return newPoll(hub, o.withDefaults(), new(pollCounters))
-}
-
-// pollHandler answers polls straight from the hub's history: a poll never
+// pollHandler is the short-polling transport: GET /poll?after=SEQ answers
+// with the events after SEQ, at most PollBatch of them, as the package
+// documentation describes. It answers polls straight from the hub's history: a poll never
 // subscribes, so an idle polling client costs the server nothing between
 // requests.
 type pollHandler struct {
 	hub   *Hub
 	o     Options
 	stats *pollCounters
+	// long makes it the long-polling transport: with nothing newer than
+	// the cursor, the request waits for the next event, up to
+	// LongPollWait, before it is answered 204.
+	long bool
 }
 
-func newPoll(hub *Hub, o Options, stats *pollCounters) *pollHandler {
-	return &pollHandler{hub: hub, o: o, stats: stats}
+func newPoll(m mount) http.Handler {
+	return &pollHandler{hub: m.hub, o: m.o, stats: m.polls}
+}
+
+// newLongPoll is the long-polling transport: GET /longpoll?after=SEQ
+// answers as /poll does, except that with nothing newer than the cursor it
+// holds the request until the next event is published, up to LongPollWait,
+// and only then answers 204.
+func newLongPoll(m mount) http.Handler {
+	return &pollHandler{hub: m.hub, o: m.o, stats: m.polls, long: true}
 }
 
 // pollScratch is one request's working memory, pooled: a poll answer is
@@ -64,6 +71,9 @@ func (h *pollHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sc := pollScratchPool.Get().(*pollScratch)
 	defer putPollScratch(sc)
 	entries, gap, err := h.hub.Read(after, sc.entries[:0], h.o.PollBatch)
+	if err == nil && h.long && len(entries) == 0 && gap == nil && h.await(r, after) {
+		entries, gap, err = h.hub.Read(after, entries, h.o.PollBatch)
+	}
 	sc.entries = entries
 	if err != nil {
 		refuse(w, err)
@@ -127,6 +137,27 @@ func (h *pollHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_ = rc.Flush() // see above: nothing to do on failure
+}
+
+// await holds a long poll until an event after the cursor is published,
+// LongPollWait passes, the client leaves or the server closes. It reports
+// whether an event may have come.
+func (h *pollHandler) await(r *http.Request, after uint64) bool {
+	sub, _, err := h.hub.Subscribe(after)
+	if err != nil {
+		return false // closed, or the cursor went bad meanwhile: Read says so
+	}
+	defer sub.Close()
+	t := time.NewTimer(h.o.LongPollWait)
+	defer t.Stop()
+	select {
+	case <-sub.Ready():
+		return true
+	case <-sub.Done():
+	case <-t.C:
+	case <-r.Context().Done():
+	}
+	return false
 }
 
 func putPollScratch(sc *pollScratch) {

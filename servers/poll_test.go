@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/pushbench/pushbench/contract"
 )
 
 func TestPollWire(t *testing.T) {
@@ -43,7 +45,7 @@ func TestPollWire(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || body != "" || resp.ContentLength != int64(len(want)) {
 		t.Fatalf("HEAD: %s %q length %d", resp.Status, body, resp.ContentLength)
 	}
-	if got := s.srv.Stats().Transports.Poll; got != (PollStats{Requests: 4, Empty: 2}) {
+	if got := s.srv.Stats().Transports.Poll; got != (contract.PollStats{Requests: 4, Empty: 2}) {
 		t.Fatalf("stats %+v", got)
 	}
 }
@@ -89,7 +91,7 @@ func BenchmarkPollHandler(b *testing.B) {
 		b.Run(strconv.Itoa(behind)+"-behind", func(b *testing.B) {
 			hub := NewHub(nil)
 			publishN(b, hub, 1000)
-			h := NewPoll(hub, nil)
+			h := mustNew(b, hub, nil, contract.Poll)
 			req := httptest.NewRequest(http.MethodGet, "/poll?after="+strconv.Itoa(1000-behind), nil)
 			w := &discardWriter{h: http.Header{}}
 			b.ReportAllocs()

@@ -7,38 +7,23 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"net"
 	"net/http"
-	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/pushbench/pushbench/contract"
 )
 
-// Transport names, as New and the serve command take them.
-const (
-	TransportPoll = "poll"
-	TransportSSE  = "sse"
-	TransportWS   = "ws"
-)
+// HTTPTransports are the transports a Server serves over HTTP, every one
+// unless New is told otherwise. The TCP floor is a TCPServer of its own.
+var HTTPTransports = []contract.Transport{contract.Poll, contract.LongPoll, contract.SSE, contract.WS}
 
-// Transports lists every transport New can mount.
-var Transports = []string{TransportPoll, TransportSSE, TransportWS}
-
-// ErrGeneratorRunning refuses a Start while the generator is publishing.
-var ErrGeneratorRunning = errors.New("servers: generator already running")
-
-// ControlTokenEnv is the environment variable the serve command, and the
-// load generator that drives it, read the control token from
-// (Options.ControlToken).
-const ControlTokenEnv = "PUSHBENCH_CONTROL_TOKEN"
-
-// maxControlPayload bounds the payload /control/start accepts: the hub keeps
-// History events, and each is encoded once and held.
-const maxControlPayload = 1 << 20
+// ErrGeneratorRunning refuses a Start while the generator is publishing
+// (409 on the wire).
+var ErrGeneratorRunning = contract.ErrRunning
 
 // streamBatch is the most events a streaming transport takes from its
 // subscription at once. The hub measures lag at the cursor, which advances
@@ -57,15 +42,18 @@ const batchChunk = 32 << 10
 // control of a generator it owns. It is a convenience wrapper: each transport
 // is also usable on its own (NewPoll, NewSSE, NewWS).
 type Server struct {
-	hub     *Hub
-	mux     *http.ServeMux
-	poll    pollCounters
-	sse, ws streamCounters
-	streams streamGroup
-	o       Options
-	gate    connGate
-	h2      h2Counters
-	token   *[sha256.Size]byte // the ControlToken's hash; nil without one
+	hub            *Hub
+	mux            *http.ServeMux
+	poll, longpoll pollCounters
+	sse, ws        streamCounters
+	// impls and libraries name each mounted transport's implementation and
+	// what it is built on, for /stats.
+	impls, libraries map[contract.Transport]string
+	streams          streamGroup
+	o                Options
+	gate             connGate
+	h2               h2Counters
+	token            *[sha256.Size]byte // the ControlToken's hash; nil without one
 
 	mu     sync.Mutex // guards gen, closed, log and tcp; never held while waiting for a generator
 	gen    *generatorRun
@@ -83,33 +71,45 @@ type generatorRun struct {
 	err    error         // what Generate returned; read after done
 }
 
-// New serves hub over the named transports (every one of Transports when none
-// is named) at /poll, /sse and /ws, with /healthz, /stats, POST
-// /control/start and POST /control/stop. A nil o means defaults. New panics on
-// a transport name it does not know, as http.ServeMux does on a bad pattern:
-// callers validate what users type.
-func New(hub *Hub, o *Options, transports ...string) *Server {
+// New serves hub over the named transports (every HTTP transport when none
+// is named), each by the implementation o.Impl names (see Impls), at its
+// path (/poll, /longpoll, /sse, /ws), with /healthz, /stats, POST
+// /control/start and POST /control/stop. A nil o means defaults. New fails
+// on a transport or implementation it does not know, or one that runs as a
+// process of its own.
+func New(hub *Hub, o *Options, transports ...contract.Transport) (*Server, error) {
 	opts := o.withDefaults()
 	if len(transports) == 0 {
-		transports = Transports
+		transports = HTTPTransports
 	}
-	s := &Server{hub: hub, mux: http.NewServeMux(), o: opts}
+	s := &Server{hub: hub, mux: http.NewServeMux(), o: opts,
+		impls: map[contract.Transport]string{}, libraries: map[contract.Transport]string{}}
 	s.gate.limit = int64(opts.MaxConns)
 	if opts.ControlToken != "" {
 		sum := sha256.Sum256([]byte(opts.ControlToken))
 		s.token = &sum
 	}
 	for _, t := range transports {
-		switch t {
-		case TransportPoll:
-			s.mux.Handle("/poll", newPoll(hub, opts, &s.poll))
-		case TransportSSE:
-			s.mux.Handle("/sse", newSSE(hub, opts, &s.sse, &s.streams))
-		case TransportWS:
-			s.mux.Handle("/ws", newWS(hub, opts, &s.ws, &s.streams))
-		default:
-			panic(fmt.Sprintf("servers: unknown transport %q", t))
+		impl, err := LookupImpl(t, opts.Impl[t])
+		if err != nil {
+			return nil, err
 		}
+		if impl.handler == nil {
+			return nil, fmt.Errorf("%s/%s runs as a process of its own: %s", t, impl.Name, strings.Join(impl.Command, " "))
+		}
+		m := mount{hub: hub, o: opts, group: &s.streams}
+		switch t {
+		case contract.Poll:
+			m.polls = &s.poll
+		case contract.LongPoll:
+			m.polls = &s.longpoll
+		case contract.SSE:
+			m.streams = &s.sse
+		case contract.WS:
+			m.streams = &s.ws
+		}
+		s.mux.Handle(t.Path(), impl.handler(m))
+		s.impls[t], s.libraries[t] = impl.Name, impl.Library()
 	}
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header()["Content-Type"] = []string{"text/plain; charset=utf-8"}
@@ -118,7 +118,7 @@ func New(hub *Hub, o *Options, transports ...string) *Server {
 	s.mux.HandleFunc("GET /stats", s.serveStats)
 	s.mux.HandleFunc("POST /control/start", s.serveStart)
 	s.mux.HandleFunc("POST /control/stop", s.serveStop)
-	return s
+	return s, nil
 }
 
 // ServeHTTP routes a request: 404 for a path New did not mount, 405 with an
@@ -278,77 +278,22 @@ func (s *Server) Close() {
 	s.streams.closeAndWait()
 }
 
-// Stats is what /stats answers.
-type Stats struct {
-	Hub        HubStats       `json:"hub"`
-	Transports TransportStats `json:"transports"`
-	Process    ProcessStats   `json:"process"`
-	// Log describes the event log of a durable server (SetLog), its fsync
-	// policy included; absent when the history lives in memory only.
-	Log *LogStats `json:"log,omitempty"`
-	// Conns counts the connections of the server's listeners (Listener)
-	// and what its HTTP servers (HTTPServer) did about hostile ones.
-	Conns ConnStats `json:"conns"`
-}
-
-// ConnStats counts connections.
-type ConnStats struct {
-	// Open is the connections open now over the server's listeners, and
-	// Limit the most it holds before refusing (Options.MaxConns).
-	Open  int64 `json:"open"`
-	Limit int64 `json:"limit"`
-	// H2EarlyResets counts HTTP/2 streams their client reset before the
-	// server answered them, and H2ResetFloods the connections closed for
-	// resetting too many.
-	H2EarlyResets uint64 `json:"h2_early_resets"`
-	H2ResetFloods uint64 `json:"h2_reset_floods"`
-}
-
-// TransportStats counts each transport's traffic. A transport the Server does
-// not mount reports zeros.
-type TransportStats struct {
-	SSE  StreamStats `json:"sse"`
-	WS   StreamStats `json:"ws"`
-	Poll PollStats   `json:"poll"`
-	// TCP is the floor's, when SetTCP attached one.
-	TCP StreamStats `json:"tcp"`
-	// Refused counts connections refused because the server was at its
-	// connection limit (Options.MaxConns): answered 503, or the floor's
-	// error line, or closed unanswered far beyond the limit.
-	Refused uint64 `json:"refused"`
-}
-
-// StreamStats counts a streaming transport's connections.
-type StreamStats struct {
-	// Active is the number of streams open now.
-	Active int64 `json:"active"`
-	// Total is the number of streams ever opened.
-	Total uint64 `json:"total"`
-	// SlowDisconnects counts streams ended for a slow client: cut off by the
-	// hub for lagging, or a write that missed its deadline.
-	SlowDisconnects uint64 `json:"slow_disconnects"`
-}
-
-// PollStats counts poll requests.
-type PollStats struct {
-	// Requests counts GET and HEAD requests, refused ones included.
-	Requests uint64 `json:"requests"`
-	// Empty counts 204 answers: nothing new.
-	Empty uint64 `json:"empty"`
-}
-
 // Stats returns the hub's, the transports' and the process's figures.
-func (s *Server) Stats() Stats {
-	st := Stats{
-		Hub: s.hub.Stats(),
-		Transports: TransportStats{
-			SSE:     s.sse.snapshot(),
-			WS:      s.ws.snapshot(),
-			Poll:    s.poll.snapshot(),
-			Refused: s.gate.refused.Load(),
+func (s *Server) Stats() contract.Stats {
+	st := contract.Stats{
+		Contract:       contract.Version,
+		Implementation: s.impls,
+		Library:        s.libraries,
+		Hub:            s.hub.Stats(),
+		Transports: contract.TransportStats{
+			SSE:      s.sse.snapshot(),
+			WS:       s.ws.snapshot(),
+			Poll:     s.poll.snapshot(),
+			LongPoll: s.longpoll.snapshot(),
+			Refused:  s.gate.refused.Load(),
 		},
 		Process: processStats(),
-		Conns: ConnStats{
+		Conns: contract.ConnStats{
 			Open:          s.gate.open.Load(),
 			Limit:         s.gate.limit,
 			H2EarlyResets: s.h2.early.Load(),
@@ -378,21 +323,19 @@ func (s *Server) serveStart(w http.ResponseWriter, r *http.Request) {
 	if !s.authorized(w, r) {
 		return
 	}
-	sch, err := parseSchedule(r)
+	cs, err := contract.ParseSchedule(r.URL.RawQuery)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	first, err := s.Start(sch)
+	first, err := s.Start(scheduleOf(cs))
 	switch {
 	case errors.Is(err, ErrGeneratorRunning):
 		http.Error(w, "generator already running: POST /control/stop first", http.StatusConflict)
 	case err != nil:
 		refuse(w, err)
 	default:
-		writeJSON(w, struct {
-			First uint64 `json:"first"`
-		}{first})
+		writeJSON(w, contract.Started{First: first})
 	}
 }
 
@@ -406,9 +349,7 @@ func (s *Server) serveStop(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "generator failed: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
-	writeJSON(w, struct {
-		Head uint64 `json:"head"`
-	}{head})
+	writeJSON(w, contract.Stopped{Head: head})
 }
 
 // authorized says whether r may use /control, and answers it 401 if not:
@@ -429,52 +370,15 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
 	return false
 }
 
-// parseSchedule reads /control/start's parameters strictly: a typo must not
-// silently run a different benchmark.
-func parseSchedule(r *http.Request) (Schedule, error) {
-	q, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		return Schedule{}, fmt.Errorf("bad query: %w", err)
+// scheduleOf is the generator's schedule for what /control/start asked:
+// there a payload of 0 means empty data, where Schedule reads 0 as the
+// default and below 0 as empty.
+func scheduleOf(cs contract.Schedule) Schedule {
+	sch := Schedule{Rate: cs.Rate, Burst: cs.Burst, Payload: cs.Payload, Count: cs.Count}
+	if cs.Payload == 0 {
+		sch.Payload = -1
 	}
-	var sch Schedule
-	for k, vs := range q {
-		if len(vs) != 1 {
-			return Schedule{}, fmt.Errorf("parameter %s given %d times", k, len(vs))
-		}
-		v := vs[0]
-		switch k {
-		case "rate":
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil || f <= 0 || math.IsInf(f, 0) || math.IsNaN(f) {
-				return Schedule{}, fmt.Errorf("bad rate %q: want events per second > 0", clip(v))
-			}
-			sch.Rate = f
-		case "burst":
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 {
-				return Schedule{}, fmt.Errorf("bad burst %q: want an integer >= 1", clip(v))
-			}
-			sch.Burst = n
-		case "payload":
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 || n > maxControlPayload {
-				return Schedule{}, fmt.Errorf("bad payload %q: want bytes from 0 to %d", clip(v), maxControlPayload)
-			}
-			sch.Payload = n
-			if n == 0 {
-				sch.Payload = -1 // Schedule reads 0 as "default" and below 0 as empty
-			}
-		case "count":
-			n, err := strconv.ParseUint(v, 10, 64)
-			if err != nil {
-				return Schedule{}, fmt.Errorf("bad count %q: want a non-negative integer (0: unbounded)", clip(v))
-			}
-			sch.Count = n
-		default:
-			return Schedule{}, fmt.Errorf("unknown parameter %q: want rate, burst, payload, count", clip(k))
-		}
-	}
-	return sch, nil
+	return sch
 }
 
 // writeJSON answers 200 with v encoded.
@@ -494,8 +398,8 @@ type pollCounters struct {
 	requests, empty atomic.Uint64
 }
 
-func (c *pollCounters) snapshot() PollStats {
-	return PollStats{Requests: c.requests.Load(), Empty: c.empty.Load()}
+func (c *pollCounters) snapshot() contract.PollStats {
+	return contract.PollStats{Requests: c.requests.Load(), Empty: c.empty.Load()}
 }
 
 // streamCounters counts a streaming transport's connections. Handlers update
@@ -519,8 +423,8 @@ func (c *streamCounters) closed(why error) {
 	c.active.Add(-1)
 }
 
-func (c *streamCounters) snapshot() StreamStats {
-	return StreamStats{Active: c.active.Load(), Total: c.total.Load(), SlowDisconnects: c.slow.Load()}
+func (c *streamCounters) snapshot() contract.StreamStats {
+	return contract.StreamStats{Active: c.active.Load(), Total: c.total.Load(), SlowDisconnects: c.slow.Load()}
 }
 
 // isSlow says whether a stream ended because its client did not keep up:

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/pushbench/pushbench/contract"
 	"go.uber.org/goleak"
 )
 
@@ -47,7 +48,7 @@ type testServer struct {
 type testConfig struct {
 	hub        *HubOptions
 	opts       *Options
-	transports []string
+	transports []contract.Transport
 	// sndbuf, when positive, is the send buffer of the server's sockets:
 	// small buffers make a client that does not read stall the server soon.
 	sndbuf int
@@ -56,10 +57,20 @@ type testConfig struct {
 	handler func(http.Handler) http.Handler
 }
 
+// mustNew is New for a configuration the test knows to be right.
+func mustNew(t testing.TB, hub *Hub, o *Options, transports ...contract.Transport) *Server {
+	t.Helper()
+	srv, err := New(hub, o, transports...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv
+}
+
 func newTestServer(t testing.TB, c testConfig) *testServer {
 	t.Helper()
 	hub := NewHub(c.hub)
-	srv := New(hub, c.opts, c.transports...)
+	srv := mustNew(t, hub, c.opts, c.transports...)
 	var h http.Handler = srv
 	if c.handler != nil {
 		h = c.handler(srv)
@@ -269,18 +280,18 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 }
 
 // assertServing makes one valid request of transport and requires it to work.
-func (s *testServer) assertServing(t testing.TB, transport string) {
+func (s *testServer) assertServing(t testing.TB, transport contract.Transport) {
 	t.Helper()
 	switch transport {
-	case TransportPoll:
+	case contract.Poll:
 		if resp, body := s.do(t, http.MethodGet, "/poll?after=0", nil); resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNoContent {
 			t.Fatalf("valid poll after a bad request: %s %q", resp.Status, body)
 		}
-	case TransportSSE:
+	case contract.SSE:
 		st := s.openSSE(t, "/sse?after=0", nil)
 		st.expect(t, "retry: ")
 		st.close()
-	case TransportWS:
+	case contract.WS:
 		c := s.dialWS(t, "/ws?after=0")
 		if err := c.Close(); err != nil {
 			t.Fatal(err)
@@ -306,11 +317,11 @@ func TestBadRequestsAreRefusedAndServingGoesOn(t *testing.T) {
 		{"twice", "after=1&after=2", nil, `bad cursor: after given more than once`},
 		{"ahead of head", "after=4", nil, `hub: cursor is ahead of the stream: cursor 4, head 3`},
 	}
-	for _, tr := range Transports {
+	for _, tr := range []contract.Transport{contract.Poll, contract.SSE, contract.WS} {
 		for _, c := range cursorCases {
-			t.Run(tr+"/"+c.name, func(t *testing.T) {
-				path := "/" + tr + "?" + c.query
-				if tr == TransportWS {
+			t.Run(string(tr)+"/"+c.name, func(t *testing.T) {
+				path := tr.Path() + "?" + c.query
+				if tr == contract.WS {
 					// A real WebSocket client: the refusal must come before
 					// the upgrade, as plain HTTP.
 					conn, resp, err := s.dialWSErr(path)
@@ -347,7 +358,7 @@ func TestBadRequestsAreRefusedAndServingGoesOn(t *testing.T) {
 		if want := `bad cursor "x1" in Last-Event-ID: want a non-negative integer` + "\n"; resp.StatusCode != http.StatusBadRequest || body != want {
 			t.Fatalf("%s %q, want 400 %q", resp.Status, body, want)
 		}
-		s.assertServing(t, TransportSSE)
+		s.assertServing(t, contract.SSE)
 	})
 
 	other := []struct {
@@ -374,7 +385,7 @@ func TestBadRequestsAreRefusedAndServingGoesOn(t *testing.T) {
 			if resp.StatusCode != c.status || resp.Header.Get("Allow") != c.allow {
 				t.Fatalf("%s %s: %s Allow %q %q, want %d Allow %q", c.method, c.path, resp.Status, resp.Header.Get("Allow"), body, c.status, c.allow)
 			}
-			for _, tr := range Transports {
+			for _, tr := range []contract.Transport{contract.Poll, contract.SSE, contract.WS} {
 				s.assertServing(t, tr)
 			}
 		})
@@ -392,7 +403,7 @@ func TestBadRequestsAreRefusedAndServingGoesOn(t *testing.T) {
 		if st := s.srv.Stats().Transports.WS; st.Total != before || st.Active != 0 {
 			t.Fatalf("a refused upgrade was counted: %+v", st)
 		}
-		s.assertServing(t, TransportWS)
+		s.assertServing(t, contract.WS)
 	})
 }
 
@@ -416,13 +427,24 @@ func TestHealthzAndStats(t *testing.T) {
 		t.Fatalf("stats: %s %q", resp.Status, resp.Header.Get("Content-Type"))
 	}
 	// The shape is an interface other programs read: check the names.
-	var raw map[string]map[string]any
-	if err := json.Unmarshal([]byte(body), &raw); err != nil {
+	var sections map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(body), &sections); err != nil {
 		t.Fatal(err)
+	}
+	raw := map[string]map[string]any{}
+	for _, k := range []string{"hub", "transports", "process"} {
+		var m map[string]any
+		if err := json.Unmarshal(sections[k], &m); err != nil {
+			t.Fatalf("stats.%s: %v", k, err)
+		}
+		raw[k] = m
+	}
+	if string(sections["contract"]) != "1" || !strings.Contains(string(sections["implementation"]), `"sse":"std"`) {
+		t.Errorf("stats do not say the contract version and the implementations: %s", body)
 	}
 	for section, keys := range map[string][]string{
 		"hub":        {"head", "subscribers", "slow_dropped"},
-		"transports": {"sse", "ws", "poll"},
+		"transports": {"sse", "ws", "poll", "longpoll"},
 		"process":    {"goroutines", "heap_inuse_bytes", "rss_bytes", "cpu_seconds", "open_files"},
 	} {
 		for _, k := range keys {
@@ -431,16 +453,16 @@ func TestHealthzAndStats(t *testing.T) {
 			}
 		}
 	}
-	var got Stats
+	var got contract.Stats
 	if err := json.Unmarshal([]byte(body), &got); err != nil {
 		t.Fatal(err)
 	}
-	want := TransportStats{
-		SSE:  StreamStats{Active: 1, Total: 1},
-		WS:   StreamStats{Active: 1, Total: 1},
-		Poll: PollStats{Requests: 2, Empty: 1},
+	want := contract.TransportStats{
+		SSE:  contract.StreamStats{Active: 1, Total: 1},
+		WS:   contract.StreamStats{Active: 1, Total: 1},
+		Poll: contract.PollStats{Requests: 2, Empty: 1},
 	}
-	if got.Transports != want || got.Hub != (HubStats{Head: 2, Subscribers: 2}) {
+	if got.Transports != want || got.Hub != (contract.HubStats{Head: 2, Subscribers: 2}) {
 		t.Fatalf("stats %+v %+v, want %+v", got.Hub, got.Transports, want)
 	}
 	if p := got.Process; p.Goroutines < 1 || p.RSSBytes == 0 || p.HeapBytes == 0 || p.OpenFiles < 3 || p.CPUSeconds <= 0 {
@@ -449,20 +471,20 @@ func TestHealthzAndStats(t *testing.T) {
 }
 
 func TestNewMountsOnlyTheNamedTransports(t *testing.T) {
-	s := newTestServer(t, testConfig{transports: []string{TransportSSE}})
+	s := newTestServer(t, testConfig{transports: []contract.Transport{contract.SSE}})
 	for _, path := range []string{"/poll", "/ws"} {
 		if resp, _ := s.do(t, http.MethodGet, path, nil); resp.StatusCode != http.StatusNotFound {
 			t.Fatalf("%s: %s, want 404", path, resp.Status)
 		}
 	}
-	s.assertServing(t, TransportSSE)
+	s.assertServing(t, contract.SSE)
 
-	defer func() {
-		if recover() == nil {
-			t.Fatal("New accepted an unknown transport")
-		}
-	}()
-	New(NewHub(nil), nil, "carrier-pigeon")
+	if _, err := New(NewHub(nil), nil, "carrier-pigeon"); err == nil {
+		t.Fatal("New accepted an unknown transport")
+	}
+	if _, err := New(NewHub(nil), &Options{Impl: map[contract.Transport]string{contract.WS: "tin-can"}}); err == nil {
+		t.Fatal("New accepted an unknown implementation")
+	}
 }
 
 func TestControlStartsAndStopsTheGenerator(t *testing.T) {

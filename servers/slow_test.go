@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pushbench/pushbench/contract"
 	"github.com/pushbench/pushbench/event"
 )
 
@@ -28,7 +29,7 @@ func rcvbufDialer(size int) *net.Dialer {
 // dialStalled opens a stream of transport from a raw TCP client that sends
 // its request and then does not read, with a small receive window so that
 // the server's writes to it block soon. The test may read it later.
-func dialStalled(t testing.TB, s *testServer, transport string) net.Conn {
+func dialStalled(t testing.TB, s *testServer, transport contract.Transport) net.Conn {
 	t.Helper()
 	c, err := rcvbufDialer(4096).Dial("tcp", s.ts.Listener.Addr().String())
 	if err != nil {
@@ -40,7 +41,7 @@ func dialStalled(t testing.TB, s *testServer, transport string) net.Conn {
 		}
 	})
 	req := "GET /sse HTTP/1.1\r\nHost: pushbench\r\n\r\n"
-	if transport == TransportWS {
+	if transport == contract.WS {
 		req = "GET /ws HTTP/1.1\r\nHost: pushbench\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
 	}
@@ -52,9 +53,9 @@ func dialStalled(t testing.TB, s *testServer, transport string) net.Conn {
 
 // openReader opens a stream of transport from a client that reads, and
 // returns a function that reads the next event's seq.
-func openReader(t testing.TB, s *testServer, transport string) func() uint64 {
+func openReader(t testing.TB, s *testServer, transport contract.Transport) func() uint64 {
 	t.Helper()
-	if transport == TransportSSE {
+	if transport == contract.SSE {
 		st := s.openSSE(t, "/sse", nil)
 		return func() uint64 {
 			seq, err := strconv.ParseUint(st.nextID(t), 10, 64)
@@ -78,8 +79,8 @@ func openReader(t testing.TB, s *testServer, transport string) func() uint64 {
 	}
 }
 
-func (s *testServer) streamStats(transport string) StreamStats {
-	if transport == TransportSSE {
+func (s *testServer) streamStats(transport contract.Transport) contract.StreamStats {
+	if transport == contract.SSE {
 		return s.srv.Stats().Transports.SSE
 	}
 	return s.srv.Stats().Transports.WS
@@ -91,8 +92,8 @@ func (s *testServer) streamStats(transport string) StreamStats {
 // while the stalled stream is still stuck, and asserts no time.
 func TestSlowConsumerIsCutOffWhileOthersKeepUp(t *testing.T) {
 	const payload = 16 << 10
-	for _, tr := range []string{TransportSSE, TransportWS} {
-		t.Run(tr, func(t *testing.T) {
+	for _, tr := range []contract.Transport{contract.SSE, contract.WS} {
+		t.Run(string(tr), func(t *testing.T) {
 			s := newTestServer(t, testConfig{
 				hub:    &HubOptions{History: 32, MaxLag: 8},
 				opts:   &Options{WriteTimeout: 3 * testTimeout},
@@ -126,7 +127,7 @@ func TestSlowConsumerIsCutOffWhileOthersKeepUp(t *testing.T) {
 			}
 			// Every event reached the reader while the stalled stream was
 			// still stuck in its write: it has neither ended nor been counted.
-			if st := s.streamStats(tr); st != (StreamStats{Active: 2, Total: 2}) {
+			if st := s.streamStats(tr); st != (contract.StreamStats{Active: 2, Total: 2}) {
 				t.Fatalf("%s stats %+v while the stalled client has read nothing, want both streams open", tr, st)
 			}
 			// The stalled client reads at last: its stream's write completes,
@@ -145,7 +146,7 @@ func TestSlowConsumerIsCutOffWhileOthersKeepUp(t *testing.T) {
 			if st := s.hub.Stats(); st.SlowDropped != 1 || st.Subscribers != 1 {
 				t.Fatalf("hub stats %+v", st)
 			}
-			if st := s.streamStats(tr); st != (StreamStats{Active: 1, Total: 2, SlowDisconnects: 1}) {
+			if st := s.streamStats(tr); st != (contract.StreamStats{Active: 1, Total: 2, SlowDisconnects: 1}) {
 				t.Fatalf("%s stats %+v", tr, st)
 			}
 		})

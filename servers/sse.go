@@ -12,14 +12,9 @@ import (
 	"github.com/pushbench/pushbench/event"
 )
 
-// NewSSE returns the Server-Sent Events transport over hub: GET /sse?after=SEQ,
-// or a reconnect with Last-Event-ID, streams every event after the cursor as
-// the package documentation describes.
-func NewSSE(hub *Hub, o *Options) http.Handler {
-	return newSSE(hub, o.withDefaults(), new(streamCounters), new(streamGroup))
-}
-
-// sseHandler streams a subscription as text/event-stream. Each stream is one
+// sseHandler is the Server-Sent Events transport: GET /sse?after=SEQ, or a
+// reconnect with Last-Event-ID, streams every event after the cursor as the
+// package documentation describes, as text/event-stream. Each stream is one
 // handler goroutine: it takes everything the hub has for it as one batch,
 // writes the batch's frames and flushes once, so a burst costs one write to
 // the socket, not one per event.
@@ -31,10 +26,10 @@ type sseHandler struct {
 	retry []byte // the stream's first bytes: "retry: MS\n\n"; nil with RetryJitter
 }
 
-func newSSE(hub *Hub, o Options, stats *streamCounters, group *streamGroup) *sseHandler {
-	h := &sseHandler{hub: hub, o: o, stats: stats, group: group}
-	if !o.RetryJitter {
-		h.retry = appendRetry(nil, o.Retry)
+func newSSE(m mount) http.Handler {
+	h := &sseHandler{hub: m.hub, o: m.o, stats: m.streams, group: m.group}
+	if !m.o.RetryJitter {
+		h.retry = appendRetry(nil, m.o.Retry)
 	}
 	return h
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pushbench/pushbench/contract"
 )
 
 // frame is the SSE frame of event seq as publishN makes it.
@@ -33,7 +35,7 @@ func TestSSEWire(t *testing.T) {
 		"id: 3\nevent: quote\ndata: "+wantJSON[3]+"\n\n")
 	publishN(t, s.hub, 1)
 	st.expect(t, "id: 4\nevent: tick\ndata: "+wantJSON[4]+"\n\n")
-	if got := s.srv.Stats().Transports.SSE; got != (StreamStats{Active: 1, Total: 1}) {
+	if got := s.srv.Stats().Transports.SSE; got != (contract.StreamStats{Active: 1, Total: 1}) {
 		t.Fatalf("stats %+v", got)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pushbench/pushbench/contract"
 	"github.com/pushbench/pushbench/event"
 )
 
@@ -97,7 +98,7 @@ func NewTCP(hub *Hub, o *Options) *TCPServer {
 
 // Stats counts the floor's streams: connections that sent a valid request and
 // were subscribed. Refused connections are not counted.
-func (s *TCPServer) Stats() StreamStats { return s.stats.snapshot() }
+func (s *TCPServer) Stats() contract.StreamStats { return s.stats.snapshot() }
 
 // Serve accepts connections on l, one goroutine each, until ctx ends or
 // accepting fails. It closes l, ends every connection it accepted and waits

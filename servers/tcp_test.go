@@ -16,6 +16,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/pushbench/pushbench/contract"
 	"github.com/pushbench/pushbench/event"
 )
 
@@ -184,7 +185,7 @@ func TestTCPStreamsExactFrames(t *testing.T) {
 	for _, c := range []net.Conn{all, resumed, padded, split} {
 		expectBytes(t, c, wantJSON[4]+"\n"+tcpFrame(5))
 	}
-	if st := f.srv.Stats(); st != (StreamStats{Active: 4, Total: 4}) {
+	if st := f.srv.Stats(); st != (contract.StreamStats{Active: 4, Total: 4}) {
 		t.Fatalf("stats %+v", st)
 	}
 }
@@ -194,9 +195,9 @@ func TestTCPStreamsExactFrames(t *testing.T) {
 // floor's accepts as it does theirs.
 func TestTCPCountedInServerStats(t *testing.T) {
 	f := startTCP(t, tcpConfig{})
-	srv := New(f.hub, nil)
+	srv := mustNew(t, f.hub, nil)
 	defer srv.Close()
-	if st := srv.Stats().Transports.TCP; st != (StreamStats{}) {
+	if st := srv.Stats().Transports.TCP; st != (contract.StreamStats{}) {
 		t.Fatalf("before SetTCP: %+v, want zeros", st)
 	}
 	srv.SetTCP(f.srv)
@@ -205,11 +206,11 @@ func TestTCPCountedInServerStats(t *testing.T) {
 	waitFor(t, "two streams", func() bool { return srv.Stats().Transports.TCP.Active == 2 })
 	rec := httptest.NewRecorder()
 	srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/stats", nil))
-	var st Stats
+	var st contract.Stats
 	if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil {
 		t.Fatalf("/stats: %v: %s", err, rec.Body)
 	}
-	if st.Transports.TCP != (StreamStats{Active: 2, Total: 2}) {
+	if st.Transports.TCP != (contract.StreamStats{Active: 2, Total: 2}) {
 		t.Fatalf("/stats transports.tcp = %+v, want 2 active of 2", st.Transports.TCP)
 	}
 }
@@ -249,7 +250,7 @@ func TestTCPRefusesBadRequests(t *testing.T) {
 		c := f.dial(t, tc.request, 0)
 		expectEnd(t, c, tc.want+"\n")
 	}
-	if st := f.srv.Stats(); st != (StreamStats{}) {
+	if st := f.srv.Stats(); st != (contract.StreamStats{}) {
 		t.Fatalf("refused requests counted as streams: %+v", st)
 	}
 	if n := f.hub.Stats().Subscribers; n != 0 {
@@ -318,7 +319,7 @@ func TestTCPSlowConsumerIsCutOffWhileOthersKeepUp(t *testing.T) {
 	}
 	// Every event reached the reader while the stalled stream was still
 	// stuck in its write: it has neither ended nor been counted.
-	if st := f.srv.Stats(); st != (StreamStats{Active: 2, Total: 2}) {
+	if st := f.srv.Stats(); st != (contract.StreamStats{Active: 2, Total: 2}) {
 		t.Fatalf("stats %+v while the stalled client has read nothing, want both streams open", st)
 	}
 	// The stalled client reads at last: its stream's write completes, its
@@ -335,7 +336,7 @@ func TestTCPSlowConsumerIsCutOffWhileOthersKeepUp(t *testing.T) {
 	if st := f.hub.Stats(); st.SlowDropped != 1 || st.Subscribers != 1 {
 		t.Fatalf("hub stats %+v", st)
 	}
-	if st := f.srv.Stats(); st != (StreamStats{Active: 1, Total: 2, SlowDisconnects: 1}) {
+	if st := f.srv.Stats(); st != (contract.StreamStats{Active: 1, Total: 2, SlowDisconnects: 1}) {
 		t.Fatalf("stats %+v", st)
 	}
 }
@@ -350,7 +351,7 @@ func TestTCPHubCloseEndsStreams(t *testing.T) {
 	expectEnd(t, a, wantJSON[1]+"\n"+wantJSON[2]+"\n")
 	expectEnd(t, b, wantJSON[2]+"\n")
 	waitFor(t, "the streams to end", func() bool { return f.srv.Stats().Active == 0 })
-	if st := f.srv.Stats(); st != (StreamStats{Total: 2}) {
+	if st := f.srv.Stats(); st != (contract.StreamStats{Total: 2}) {
 		t.Fatalf("stats %+v", st)
 	}
 	// A closed hub turns connections away without a line, so clients retry

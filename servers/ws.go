@@ -14,15 +14,11 @@ import (
 	"github.com/pushbench/pushbench/event"
 )
 
-// NewWS returns the WebSocket transport over hub: GET /ws?after=SEQ upgrades
-// and streams every event after the cursor, one text message each, as the
-// package documentation describes. Like gorilla/websocket's default, it
-// refuses a browser handshake whose Origin is not the server's own host.
-func NewWS(hub *Hub, o *Options) http.Handler {
-	return newWS(hub, o.withDefaults(), new(streamCounters), new(streamGroup))
-}
-
-// wsHandler streams a subscription over gorilla/websocket. Each connection is
+// wsHandler is the WebSocket transport over gorilla/websocket: GET
+// /ws?after=SEQ upgrades and streams every event after the cursor, one text
+// message each, as the package documentation describes. Like
+// gorilla/websocket's default, it refuses a browser handshake whose Origin
+// is not the server's own host. Each connection is
 // the handler goroutine, which writes, and one reader goroutine, which the
 // handler waits for: gorilla allows one of each at a time, and only reading
 // answers pings and sees pongs and close frames.
@@ -60,9 +56,10 @@ var (
 	errWSShortClose = errors.New("close frame with a 1-byte body")
 )
 
-func newWS(hub *Hub, o Options, stats *streamCounters, group *streamGroup) *wsHandler {
+func newWS(m mount) http.Handler {
+	o := m.o
 	return &wsHandler{
-		hub: hub, o: o, stats: stats, group: group,
+		hub: m.hub, o: o, stats: m.streams, group: m.group,
 		up: websocket.Upgrader{
 			HandshakeTimeout: o.WriteTimeout,
 			ReadBufferSize:   wsReadBuffer,

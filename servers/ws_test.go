@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/pushbench/pushbench/contract"
 )
 
 func TestWSWire(t *testing.T) {
@@ -24,7 +25,7 @@ func TestWSWire(t *testing.T) {
 	expectText(t, c, wantJSON[3])
 	publishN(t, s.hub, 1)
 	expectText(t, c, wantJSON[4])
-	if got := s.srv.Stats().Transports.WS; got != (StreamStats{Active: 1, Total: 1}) {
+	if got := s.srv.Stats().Transports.WS; got != (contract.StreamStats{Active: 1, Total: 1}) {
 		t.Fatalf("stats %+v", got)
 	}
 }
@@ -72,7 +73,7 @@ func TestWSOversizedMessageCloses1009(t *testing.T) {
 		st := s.srv.Stats()
 		return st.Transports.WS.Active == 0 && st.Hub.Subscribers == 0
 	})
-	s.assertServing(t, TransportWS)
+	s.assertServing(t, contract.WS)
 }
 
 // A client that answers pings outlives one that does not. It proves it by
@@ -237,7 +238,7 @@ func TestWSInvalidUTF8Closes1007(t *testing.T) {
 		t.Fatalf("after the close: %q", rest)
 	}
 	waitFor(t, "the stream to end", func() bool { return s.srv.Stats().Transports.WS.Active == 0 })
-	s.assertServing(t, TransportWS)
+	s.assertServing(t, contract.WS)
 }
 
 // A close frame's body is empty or a 2-byte code and a UTF-8 reason (RFC

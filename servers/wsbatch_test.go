@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pushbench/pushbench/contract"
 	"github.com/pushbench/pushbench/event"
 )
 
@@ -62,7 +63,7 @@ func TestWSStalledClientsHoldAtMostAChunk(t *testing.T) {
 	}
 	before := heapAfterGC()
 	for range clients {
-		dialStalled(t, s, TransportWS)
+		dialStalled(t, s, contract.WS)
 	}
 	waitFor(t, "every stalled connection's writer to block in a write", func() bool { return wsWritersBlocked() == clients })
 	grew := heapAfterGC() - before

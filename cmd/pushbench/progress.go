@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pushbench/pushbench/bench"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 )
@@ -15,12 +16,7 @@ import (
 // done, and how long the current one has left. On a terminal it draws bars;
 // elsewhere (CI, a pipe) it prints one line per case, so logs stay readable.
 type progress interface {
-	// start announces case i of n, which publishes for about d.
-	start(i, n int, name string, d time.Duration)
-	// tick reports time elapsed in the current case.
-	tick(elapsed time.Duration)
-	// done ends the current case with a one-line outcome.
-	done(outcome string)
+	bench.Progress
 	// close waits for the display to finish.
 	close()
 }
@@ -39,12 +35,12 @@ type lines struct {
 	began time.Time
 }
 
-func (l *lines) start(i, n int, name string, d time.Duration) {
+func (l *lines) Start(i, n int, name string, d time.Duration) {
 	l.name, l.began = name, time.Now()
 	fmt.Fprintf(l.w, "[%d/%d] %s (publishing %v)\n", i, n, name, d)
 }
-func (l *lines) tick(time.Duration) {}
-func (l *lines) done(outcome string) {
+func (l *lines) Tick(time.Duration) {}
+func (l *lines) Done(outcome string) {
 	fmt.Fprintf(l.w, "       %s: %s in %v\n", l.name, outcome, time.Since(l.began).Round(100*time.Millisecond))
 }
 func (l *lines) close() {}
@@ -68,7 +64,7 @@ func newBars(w io.Writer, total int) *bars {
 	return b
 }
 
-func (b *bars) start(i, n int, name string, d time.Duration) {
+func (b *bars) Start(i, n int, name string, d time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.name, b.total = name, d
@@ -82,7 +78,7 @@ func (b *bars) start(i, n int, name string, d time.Duration) {
 	)
 }
 
-func (b *bars) tick(elapsed time.Duration) {
+func (b *bars) Tick(elapsed time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.cur != nil {
@@ -90,7 +86,7 @@ func (b *bars) tick(elapsed time.Duration) {
 	}
 }
 
-func (b *bars) done(outcome string) {
+func (b *bars) Done(outcome string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.cur != nil {

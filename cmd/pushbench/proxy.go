@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/pushbench/pushbench/bench"
 	"github.com/pushbench/pushbench/proxy"
 )
 
@@ -38,7 +39,7 @@ func proxyCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := checkFit(2*o.Clients, 1); err != nil { // each client's connection has one from nginx
+	if err := bench.CheckFit(2*o.Clients, 1); err != nil { // each client's connection has one from nginx
 		return err
 	}
 	o.Server = proxy.Process(self, "serve")

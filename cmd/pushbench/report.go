@@ -73,6 +73,16 @@ func reportCmd(_ context.Context, args []string) error {
 		}
 		r = rep
 	}
+	if err := render(dir, r); err != nil {
+		return err
+	}
+	_, err := fmt.Printf("\nwrote %s\n", filepath.Join(dir, results.ReportName))
+	return err
+}
+
+// render writes dir/report.md and dir/plots from r and the sections stored
+// beside it, and prints the text report.
+func render(dir string, r *results.Report) error {
 	secs, err := sections(dir)
 	if err != nil {
 		return err
@@ -80,9 +90,5 @@ func reportCmd(_ context.Context, args []string) error {
 	if err := results.WriteDir(dir, r, secs...); err != nil {
 		return err
 	}
-	if err := results.NewTextReport(r)(os.Stdout); err != nil {
-		return err
-	}
-	_, err = fmt.Printf("\nwrote %s\n", filepath.Join(dir, results.ReportName))
-	return err
+	return results.NewTextReport(r)(os.Stdout)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pushbench/pushbench/bench"
+	"github.com/pushbench/pushbench/contract"
 	"github.com/pushbench/pushbench/loadgen"
 	"github.com/pushbench/pushbench/results"
 )
@@ -26,6 +27,7 @@ func init() {
 // clients are told.
 type runFlags struct {
 	transport    string
+	impl         string
 	clients      int
 	rate         float64
 	burst        int
@@ -44,9 +46,8 @@ type runFlags struct {
 	scenario     string
 	shard        string
 	startAt      string
-	local        localFlags
-	// progress, if set, is told the time elapsed while publishing.
-	progress func(elapsed time.Duration)
+	server       bench.ServerSpec
+	pin          bool
 }
 
 // Environment variables a shard reads when its flags are not given, so one
@@ -58,9 +59,6 @@ const (
 	envJobIndex = "JOB_COMPLETION_INDEX" // set by Kubernetes on each pod of an Indexed Job
 	envOut      = "PUSHBENCH_OUT"        // as --out
 	envTarget   = "PUSHBENCH_TARGET"     // as --target
-	// envControlToken is as --control-token: an environment variable keeps
-	// the secret out of the process list.
-	envControlToken = "PUSHBENCH_CONTROL_TOKEN"
 )
 
 func runCmd(ctx context.Context, args []string) error { return runTo(ctx, args, os.Stdout) }
@@ -69,7 +67,8 @@ func runCmd(ctx context.Context, args []string) error { return runTo(ctx, args, 
 func runTo(ctx context.Context, args []string, w io.Writer) error {
 	var f runFlags
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.StringVar(&f.transport, "transport", loadgen.SSE, "transport: poll, sse, ws, tcp (the plain-TCP floor), or over HTTP/2: sse-h2, poll-h2 (TLS), sse-h2c, poll-h2c (cleartext)")
+	fs.StringVar(&f.transport, "transport", string(contract.SSE), "transport: poll, longpoll, sse, ws, tcp (the plain-TCP floor), or over HTTP/2: sse-h2, poll-h2 (TLS), sse-h2c, poll-h2c (cleartext)")
+	fs.StringVar(&f.impl, "impl", "", "the server implementation of the transport (default: its default); one of:\n"+implUsage())
 	fs.IntVar(&f.clients, "clients", 100, "concurrent clients (with --shard: of all shards together)")
 	fs.Float64Var(&f.rate, "rate", 10, "events published per second")
 	fs.IntVar(&f.burst, "burst", 1, "events sharing each scheduled instant")
@@ -81,14 +80,14 @@ func runTo(ctx context.Context, args []string, w io.Writer) error {
 	fs.IntVar(&f.readBuffer, "read-buffer", 0, "each client's read buffer in bytes (0: 4 KiB); longer messages still arrive whole")
 	fs.StringVar(&f.target, "target", os.Getenv(envTarget), "base URL of a running 'pushbench serve --wait-start' (default: start one as a separate process; env "+envTarget+")")
 	fs.StringVar(&f.control, "control", "", "the server's HTTP base URL for /stats and /control, when --target is its tcp:// floor (default: --target)")
-	fs.StringVar(&f.controlToken, "control-token", os.Getenv(envControlToken), "sent as 'Authorization: Bearer TOKEN' with every control request, which a server listening beyond loopback requires (env "+envControlToken+")")
+	fs.StringVar(&f.controlToken, "control-token", os.Getenv(contract.TokenEnv), "sent as 'Authorization: Bearer TOKEN' with every control request, which a server listening beyond loopback requires (env "+contract.TokenEnv+")")
 	fs.StringVar(&f.sources, "sources", "", "local addresses to spread connections over, comma-separated (default: 127.0.0.x for large counts to a loopback server, else the system's choice)")
 	fs.StringVar(&f.jsonFile, "json", "", "write the run's figures to this JSON file")
 	fs.StringVar(&f.out, "out", os.Getenv(envOut), "write DIR/results.json, for 'pushbench report' or 'report --merge' (env "+envOut+")")
 	fs.StringVar(&f.scenario, "scenario", "", "scenario name to record the run under")
 	fs.StringVar(&f.shard, "shard", "", "run the I-th of N shares of the clients, 0-based, as I/N (env "+envShard+", or "+envJobIndex+" with "+envShards+"); needs --target, --start-at and --out")
 	fs.StringVar(&f.startAt, "start-at", os.Getenv(envStartAt), "with --shard: the agreed wall-clock start, RFC 3339 or Unix seconds; shard 0 starts the server's schedule then (env "+envStartAt+")")
-	f.local.register(fs)
+	serverFlags(fs, &f.server, &f.pin)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -126,8 +125,8 @@ func runTo(ctx context.Context, args []string, w io.Writer) error {
 // saveRun writes f.out/results.json holding run, with the settings and
 // machine behind it and what went wrong, if anything.
 func saveRun(f runFlags, run results.Run, runErr error) error {
-	rep := &results.Report{Env: results.CurrentEnv(), Settings: settings(f.local.pin), Runs: []results.Run{run}}
-	rep.Env.Pinning = f.local.pinning()
+	rep := &results.Report{Env: results.CurrentEnv(), Settings: bench.Settings(f.pin), Runs: []results.Run{run}}
+	rep.Env.Pinning = bench.Pinning(f.pin)
 	if f.target != "" {
 		rep.Env.Pinning = "server on its own (--target); this load generator not pinned"
 		rep.Settings.ServerCPUs, rep.Settings.LoadgenCPUs = "", ""
@@ -187,25 +186,27 @@ func parseStartAt(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("bad --start-at %q: want RFC 3339 (2026-01-02T15:04:05Z) or Unix seconds", s)
 }
 
-// shareOf is shard i's share of clients out of n shards: as equal as they
-// come, the first ones taking one more.
-func shareOf(clients, i, n int) int {
-	share := clients / n
-	if i < clients%n {
-		share++
-	}
-	return share
-}
-
 // runOnce makes one measured run, starting a local server process unless
 // f.target names one.
 func runOnce(ctx context.Context, f runFlags) (results.Run, error) {
-	explicit, err := parseSources(f.sources)
+	transport, err := contract.ParseTransport(f.transport)
 	if err != nil {
 		return results.Run{}, err
 	}
-	clients := f.clients
-	var shard *loadgen.ShardConfig
+	sources, err := bench.ParseSources(f.sources)
+	if err != nil {
+		return results.Run{}, err
+	}
+	p := bench.Plan{
+		Load: bench.Load{
+			Transport: transport, Impl: f.impl, Clients: f.clients,
+			Schedule: contract.Schedule{Rate: f.rate, Burst: f.burst, Payload: f.payload},
+			Warmup:   f.warmup, Duration: f.duration,
+			Client:  loadgen.Options{PollInterval: f.pollInterval, ReadBuffer: f.readBuffer},
+			Sources: sources,
+		},
+		Idle: f.idle,
+	}
 	index, count, sharded, err := parseShard(f.shard)
 	if err != nil {
 		return results.Run{}, err
@@ -221,51 +222,12 @@ func runOnce(ctx context.Context, f runFlags) (results.Run, error) {
 		if err != nil {
 			return results.Run{}, err
 		}
-		clients = shareOf(f.clients, index, count)
-		if clients == 0 {
+		p.Shard = &bench.Shard{Index: index, Count: count, StartAt: at, Starter: index == 0}
+		if p.Clients = bench.ShareOf(f.clients, index, count); p.Clients == 0 {
 			return results.Run{}, fmt.Errorf("shard %d/%d has no clients: %d clients over %d shards", index, count, f.clients, count)
 		}
-		shard = &loadgen.ShardConfig{Index: index, Count: count, StartAt: at, Starter: index == 0}
 	}
-	target, control := f.target, f.target
-	if f.control != "" {
-		control = f.control
-	}
-	src := sources(cmp.Or(target, "http://127.0.0.1:0"), clients, explicit)
-	if err := checkFit(clients, len(src)); err != nil {
-		return results.Run{}, err
-	}
-	if target == "" {
-		srv, err := f.local.start(ctx)
-		if err != nil {
-			return results.Run{}, err
-		}
-		defer srv.stop()
-		target, control = srv.target(f.transport), srv.http
-	}
-	return loadgen.Measure(ctx, loadgen.RunConfig{
-		Fleet: loadgen.FleetConfig{
-			Transport: f.transport,
-			Target:    target,
-			Clients:   clients,
-			Options:   loadgen.Options{PollInterval: f.pollInterval, ReadBuffer: f.readBuffer},
-			Sources:   src,
-		},
-		Control:      control,
-		ControlToken: f.controlToken,
-		Rate:         f.rate,
-		Burst:        f.burst,
-		Payload:      f.payload,
-		Warmup:       f.warmup,
-		Duration:     f.duration,
-		Idle:         f.idle,
-		Shard:        shard,
-		// A server on another host has another clock: say how far off.
-		EstimateClock: f.target != "" && !loopback(control),
-		Progress: func(elapsed time.Duration, _ uint64) {
-			if f.progress != nil {
-				f.progress(elapsed)
-			}
-		},
-	})
+	return bench.Run(ctx, bench.Setup{
+		Target: f.target, Control: f.control, Token: f.controlToken, Server: f.server, Pin: f.pin,
+	}, p)
 }

@@ -4,49 +4,9 @@ import (
 	"bytes"
 	"context"
 	"net"
-	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/pushbench/pushbench/internal/proc"
 )
-
-// A request that cannot fit is refused before anything starts, saying why and
-// what the limit is.
-func TestCheckFitRefusesWithTheLimit(t *testing.T) {
-	limit, err := proc.RaiseFileLimit()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := checkFit(100, 0); err != nil {
-		t.Fatalf("100 clients refused: %v", err)
-	}
-	err = checkFit(int(limit), 4)
-	if err == nil {
-		t.Fatalf("%d clients accepted under a limit of %d files", limit, limit)
-	}
-	for _, want := range []string{"open files", "RLIMIT_NOFILE", "--shard", strconv.FormatUint(limit, 10)} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("message %q lacks %q", err, want)
-		}
-	}
-}
-
-func TestSourcesSpreadOnlyOverLoopback(t *testing.T) {
-	if s := sources("http://127.0.0.1:8080", 19000, nil); len(s) != 4 || !s[3].Equal(net.IPv4(127, 0, 0, 4)) {
-		t.Fatalf("19,000 clients to loopback: %v", s)
-	}
-	if s := sources("http://127.0.0.1:8080", 1000, nil); s != nil {
-		t.Fatalf("1,000 clients: %v, want the system's choice", s)
-	}
-	if s := sources("http://10.200.0.1:8080", 19000, nil); s != nil {
-		t.Fatalf("a server on another host: %v, want the system's choice", s)
-	}
-	ex := []net.IP{net.IPv4(10, 200, 0, 2)}
-	if s := sources("http://10.200.0.1:8080", 19000, ex); len(s) != 1 {
-		t.Fatalf("explicit sources ignored: %v", s)
-	}
-}
 
 func TestParseShard(t *testing.T) {
 	t.Setenv(envShard, "")
@@ -69,13 +29,6 @@ func TestParseShard(t *testing.T) {
 	t.Setenv(envShards, "5")
 	if i, n, ok, err := parseShard(""); !ok || err != nil || i != 3 || n != 5 {
 		t.Fatalf("from the environment: %d/%d %v %v", i, n, ok, err)
-	}
-	total := 0
-	for i := range 7 {
-		total += shareOf(19000, i, 7)
-	}
-	if total != 19000 || shareOf(19000, 0, 7)-shareOf(19000, 6, 7) > 1 {
-		t.Fatalf("shares of 19,000 over 7 add to %d", total)
 	}
 }
 

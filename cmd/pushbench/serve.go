@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pushbench/pushbench/browser"
+	"github.com/pushbench/pushbench/contract"
 	"github.com/pushbench/pushbench/internal/proc"
 	"github.com/pushbench/pushbench/internal/tlscert"
 	"github.com/pushbench/pushbench/servers"
@@ -36,7 +37,25 @@ func serveCmd(ctx context.Context, args []string) error {
 	)
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address (port 0: any free port, printed on stdout)")
-	transport := fs.String("transport", "all", "transports to serve: all, or a comma-separated list of poll, sse, ws")
+	transport := fs.String("transport", "all", "transports to serve: all, or a comma-separated list of "+contract.Names(servers.HTTPTransports))
+	fs.Func("impl", "TRANSPORT=NAME: serve TRANSPORT by implementation NAME (repeatable); one of:\n"+implUsage(), func(v string) error {
+		t, name, ok := strings.Cut(v, "=")
+		if !ok {
+			return fmt.Errorf("want TRANSPORT=NAME, got %q", v)
+		}
+		tr, err := contract.ParseTransport(t)
+		if err != nil {
+			return err
+		}
+		if _, err := servers.LookupImpl(tr, name); err != nil {
+			return err
+		}
+		if opts.Impl == nil {
+			opts.Impl = map[contract.Transport]string{}
+		}
+		opts.Impl[tr] = name
+		return nil
+	})
 	fs.IntVar(&hubOpts.History, "history", servers.DefaultHistory, "events kept for resuming clients")
 	fs.IntVar(&hubOpts.MaxLag, "max-lag", servers.DefaultMaxLag, "events a subscriber may lag before it is cut off")
 	fs.DurationVar(&opts.Heartbeat, "heartbeat", servers.DefaultHeartbeat, "SSE heartbeat interval")
@@ -44,10 +63,11 @@ func serveCmd(ctx context.Context, args []string) error {
 	fs.BoolVar(&opts.RetryJitter, "retry-jitter", false, "send each SSE stream its own retry: drawn from [0, 2*retry], spreading a reconnect storm")
 	fs.DurationVar(&opts.PingInterval, "ping-interval", servers.DefaultPingInterval, "WebSocket ping interval")
 	fs.IntVar(&opts.PollBatch, "poll-batch", servers.DefaultPollBatch, "most events in one poll answer")
+	fs.DurationVar(&opts.LongPollWait, "longpoll-wait", servers.DefaultLongPollWait, "how long a long poll waits for an event before it is answered 204")
 	fs.DurationVar(&opts.IdleTimeout, "idle-timeout", servers.DefaultIdleTimeout, "close an HTTP connection that waits this long for its next request (nginx: keepalive_timeout)")
 	fs.DurationVar(&opts.ReadTimeout, "read-timeout", servers.DefaultReadTimeout, "close an HTTP connection whose request takes longer to arrive, headers at most 10s of it (nginx: client_header_timeout)")
 	fs.IntVar(&opts.MaxConns, "max-conns", 0, fmt.Sprintf("most connections held at once over every listener; beyond, answer 503 (default: the open-file limit less %d)", servers.FDMargin))
-	fs.StringVar(&opts.ControlToken, "control-token", "", "require 'Authorization: Bearer TOKEN' on /control/*; required when listening beyond loopback (default: $"+servers.ControlTokenEnv+")")
+	fs.StringVar(&opts.ControlToken, "control-token", "", "require 'Authorization: Bearer TOKEN' on /control/*; required when listening beyond loopback (default: $"+contract.TokenEnv+")")
 	accel := fs.Bool("x-accel-buffering", true, "send 'X-Accel-Buffering: no' on SSE responses, so nginx does not buffer them (false: show that pitfall)")
 	fs.Float64Var(&sch.Rate, "rate", servers.DefaultRate, "events published per second")
 	fs.IntVar(&sch.Burst, "burst", 1, "events sharing each scheduled instant")
@@ -80,7 +100,7 @@ func serveCmd(ctx context.Context, args []string) error {
 	opts.NoAccelHeader = !*accel
 	if opts.ControlToken == "" {
 		// Not the flag's default, which --help would print.
-		opts.ControlToken = os.Getenv(servers.ControlTokenEnv)
+		opts.ControlToken = os.Getenv(contract.TokenEnv)
 	}
 	policy, err := servers.ParseFsync(*fsync)
 	if err != nil {
@@ -112,7 +132,10 @@ func serveCmd(ctx context.Context, args []string) error {
 		}
 		return lg.Close()
 	}
-	srv := servers.New(hub, &opts, transports...)
+	srv, err := servers.New(hub, &opts, transports...)
+	if err != nil {
+		return errors.Join(err, closeLog())
+	}
 	if lg != nil {
 		srv.SetLog(lg)
 	}
@@ -270,7 +293,7 @@ func checkControlExposed(token string, lns ...net.Listener) error {
 	for _, l := range lns {
 		if l != nil && !servers.Loopback(l.Addr()) {
 			return fmt.Errorf("listening on %s, beyond loopback, anyone who can reach it could start and stop the generator: "+
-				"set a token with --control-token or %s (see docs/sharding.md), or listen on 127.0.0.1", l.Addr(), servers.ControlTokenEnv)
+				"set a token with --control-token or %s (see docs/sharding.md), or listen on 127.0.0.1", l.Addr(), contract.TokenEnv)
 		}
 	}
 	return nil
@@ -293,16 +316,16 @@ func ignoreClosed(err error) error {
 }
 
 // parseTransports reads --transport.
-func parseTransports(s string) ([]string, error) {
+func parseTransports(s string) ([]contract.Transport, error) {
 	if s == "all" {
 		return nil, nil // New mounts every transport
 	}
-	var out []string
+	var out []contract.Transport
 	for t := range strings.SplitSeq(s, ",") {
-		if !slices.Contains(servers.Transports, t) {
-			return nil, fmt.Errorf("bad --transport %q: want all, or a comma-separated list of %s", s, strings.Join(servers.Transports, ", "))
+		if !slices.Contains(servers.HTTPTransports, contract.Transport(t)) {
+			return nil, fmt.Errorf("bad --transport %q: want all, or a comma-separated list of %s", s, contract.Names(servers.HTTPTransports))
 		}
-		out = append(out, t)
+		out = append(out, contract.Transport(t))
 	}
 	return out, nil
 }

@@ -14,8 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pushbench/pushbench/bench"
+	"github.com/pushbench/pushbench/contract"
 	"github.com/pushbench/pushbench/internal/testbin"
-	"github.com/pushbench/pushbench/loadgen"
 	"github.com/pushbench/pushbench/servers"
 )
 
@@ -43,8 +44,8 @@ func TestControlBeyondLoopbackNeedsAToken(t *testing.T) {
 	}
 	for _, addr := range []string{"0.0.0.0:8080", "[::]:8080", "10.200.0.1:8080"} {
 		err := checkControlExposed("", at("127.0.0.1:8080"), at(addr))
-		if err == nil || !strings.Contains(err.Error(), "--control-token") || !strings.Contains(err.Error(), servers.ControlTokenEnv) {
-			t.Fatalf("%s without a token: %v, want a refusal naming --control-token and %s", addr, err, servers.ControlTokenEnv)
+		if err == nil || !strings.Contains(err.Error(), "--control-token") || !strings.Contains(err.Error(), contract.TokenEnv) {
+			t.Fatalf("%s without a token: %v, want a refusal naming --control-token and %s", addr, err, contract.TokenEnv)
 		}
 		if err := checkControlExposed("s3cret", at(addr)); err != nil {
 			t.Fatalf("%s with a token: %v", addr, err)
@@ -52,7 +53,7 @@ func TestControlBeyondLoopbackNeedsAToken(t *testing.T) {
 	}
 
 	// The command itself refuses before it serves anything.
-	t.Setenv(servers.ControlTokenEnv, "")
+	t.Setenv(contract.TokenEnv, "")
 	err := serveCmd(context.Background(), []string{"--addr", "0.0.0.0:0", "--wait-start"})
 	if err == nil || !strings.Contains(err.Error(), "beyond loopback") {
 		t.Fatalf("serve --addr 0.0.0.0:0 without a token: %v, want a refusal", err)
@@ -71,7 +72,7 @@ func TestServeAnswersAtItsOpenFileLimit(t *testing.T) {
 	defer cancel()
 	// The shell lowers both limits before it becomes the server, which can
 	// then raise its soft limit no further than 256.
-	p, err := loadgen.StartServer(ctx, "sh", "-c", fmt.Sprintf(`ulimit -n %d && exec "$0" serve --addr 127.0.0.1:0 --wait-start`, files), bin)
+	p, err := bench.StartServer(ctx, bench.ServerSpec{Command: []string{"sh", "-c", fmt.Sprintf(`ulimit -n %d && exec "$0" "$@"`, files), bin, "serve"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +81,7 @@ func TestServeAnswersAtItsOpenFileLimit(t *testing.T) {
 			t.Errorf("stopping the server: %v", err)
 		}
 	}()
-	base, _ := p.Listening("http")
+	base := p.URL
 	addr := strings.TrimPrefix(base, "http://")
 
 	open := func() (net.Conn, string) {
@@ -135,7 +136,7 @@ func TestServeAnswersAtItsOpenFileLimit(t *testing.T) {
 	if err != nil {
 		t.Fatalf("/stats at the limit: %v", err)
 	}
-	var st servers.Stats
+	var st contract.Stats
 	err = json.NewDecoder(resp.Body).Decode(&st)
 	if cerr := resp.Body.Close(); err != nil || cerr != nil {
 		t.Fatalf("/stats at the limit: %v %v", err, cerr)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/pushbench/pushbench/contract"
 	"github.com/pushbench/pushbench/event"
 	"github.com/pushbench/pushbench/loadgen"
 )
@@ -59,7 +60,7 @@ func tail(ctx context.Context, args []string, w, diag io.Writer) error {
 		fmt.Fprintf(fs.Output(), "usage: pushbench tail [flags] URL\n\nflags:\n")
 		fs.PrintDefaults()
 	}
-	transport := fs.String("transport", loadgen.SSE, "sse, ws or poll")
+	transport := fs.String("transport", string(contract.SSE), "sse, ws or poll")
 	after := fs.Uint64("after", 0, "ask for the events after this seq (adds after=N to the URL; poll: the first cursor)")
 	lastID := fs.String("last-event-id", "", "sse: send this Last-Event-ID from the first connection on")
 	count := fs.Uint64("count", 0, "stop after printing this many events (0: until interrupted)")
@@ -77,7 +78,7 @@ func tail(ctx context.Context, args []string, w, diag io.Writer) error {
 		afterSet = afterSet || f.Name == "after"
 		lastIDSet = lastIDSet || f.Name == "last-event-id"
 	})
-	if lastIDSet && *transport != loadgen.SSE {
+	if lastIDSet && contract.Transport(*transport) != contract.SSE {
 		return fmt.Errorf("--last-event-id is for --transport sse only")
 	}
 	if *pollInterval <= 0 {
@@ -92,8 +93,8 @@ func tail(ctx context.Context, args []string, w, diag io.Writer) error {
 
 	rawURL := fs.Arg(0)
 	var err error
-	switch *transport {
-	case loadgen.SSE:
+	switch contract.Transport(*transport) {
+	case contract.SSE:
 		if afterSet {
 			if rawURL, err = tailWithAfter(rawURL, *after); err != nil {
 				return err
@@ -113,9 +114,9 @@ func tail(ctx context.Context, args []string, w, diag io.Writer) error {
 			fmt.Fprintf(diag, "pushbench tail: %s answered 204 No Content, which the SSE standard defines as \"stop reconnecting\"; done\n", rawURL)
 			return nil
 		}
-	case loadgen.WS:
+	case contract.WS:
 		err = tailWS(ctx, rawURL, afterSet, *after, *readTimeout, out)
-	case loadgen.Poll:
+	case contract.Poll:
 		err = tailPoll(ctx, rawURL, *after, *pollInterval, *readTimeout, out, diag)
 	default:
 		return fmt.Errorf("%w %q (want sse, ws or poll)", loadgen.ErrUnknownTransport, *transport)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/pushbench/pushbench/contract"
 	"github.com/pushbench/pushbench/event"
 	"github.com/pushbench/pushbench/loadgen"
 )
@@ -387,15 +388,16 @@ func TestTailBoundsHostileServers(t *testing.T) {
 	// length), server to client, so unmasked.
 	endlessFrame := []byte{0x81, 127, 0, 0, 1 << 0, 0, 0, 0, 0, 0}
 	for _, tc := range []struct {
-		name, transport string
-		frame           bool   // upgrade first, then stream the frame
-		wantErr         error  // nil: tail retries until stopped
-		wantDiag        string // in the retry message
+		name      string
+		transport contract.Transport
+		frame     bool   // upgrade first, then stream the frame
+		wantErr   error  // nil: tail retries until stopped
+		wantDiag  string // in the retry message
 	}{
-		{"sse header", loadgen.SSE, false, nil, "header too large"},
-		{"poll header", loadgen.Poll, false, nil, "exceeded 65536 bytes"},
-		{"ws header", loadgen.WS, false, loadgen.ErrHeaderTooLarge, ""},
-		{"ws frame", loadgen.WS, true, websocket.ErrReadLimit, ""},
+		{"sse header", contract.SSE, false, nil, "header too large"},
+		{"poll header", contract.Poll, false, nil, "exceeded 65536 bytes"},
+		{"ws header", contract.WS, false, loadgen.ErrHeaderTooLarge, ""},
+		{"ws frame", contract.WS, true, websocket.ErrReadLimit, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var (
@@ -457,7 +459,7 @@ func TestTailBoundsHostileServers(t *testing.T) {
 			defer close(stop)
 
 			scheme := "http://"
-			if tc.transport == loadgen.WS {
+			if tc.transport == contract.WS {
 				scheme = "ws://"
 			}
 			ctx, cancel := context.WithCancel(context.Background())
@@ -466,7 +468,7 @@ func TestTailBoundsHostileServers(t *testing.T) {
 			done := make(chan error, 1)
 			before := heapInUse()
 			go func() {
-				done <- tail(ctx, []string{"--transport", tc.transport, "--poll-interval", "1h", scheme + addr + "/x"}, io.Discard, &diag)
+				done <- tail(ctx, []string{"--transport", string(tc.transport), "--poll-interval", "1h", scheme + addr + "/x"}, io.Discard, &diag)
 			}()
 			deadline := time.Now().Add(hangGuard)
 			for hungUp.Load()+finished.Load() == 0 {

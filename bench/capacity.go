@@ -1,4 +1,4 @@
-package loadgen
+package bench
 
 import (
 	"context"
@@ -8,14 +8,16 @@ import (
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
+	"github.com/pushbench/pushbench/contract"
+	"github.com/pushbench/pushbench/loadgen"
 	"github.com/pushbench/pushbench/results"
 )
 
 // CapacityConfig is one vegeta attack on a pushbench server's /poll.
 type CapacityConfig struct {
-	// Control is the server's base URL; its generator must be stopped and
-	// its history must hold at least Batch events.
-	Control string
+	// Control is the server's; its generator must be stopped and its
+	// history must hold at least Batch events.
+	Control Control
 	// Batch is how many events each answer carries; 0 asks for nothing new
 	// (the 204 path every idle poller hits).
 	Batch uint64
@@ -30,8 +32,7 @@ type CapacityConfig struct {
 // more than this suite's own client. Latencies go into the suite's HDR
 // histogram; success, throughput and status codes come from vegeta.
 func Capacity(ctx context.Context, cfg CapacityConfig) (results.Capacity, error) {
-	ctl := Control{Base: cfg.Control}
-	st, err := ctl.Stats(ctx)
+	st, err := cfg.Control.Stats(ctx)
 	if err != nil {
 		return results.Capacity{}, err
 	}
@@ -43,29 +44,29 @@ func Capacity(ctx context.Context, cfg CapacityConfig) (results.Capacity, error)
 	if cfg.Batch > 0 {
 		c.Target = "batch-" + strconv.FormatUint(cfg.Batch, 10)
 	}
-	target := vegeta.Target{Method: "GET", URL: cfg.Control + "/poll?after=" + strconv.FormatUint(head-cfg.Batch, 10)}
+	target := vegeta.Target{Method: "GET", URL: cfg.Control.Base + contract.Poll.Path() + "?after=" + strconv.FormatUint(head-cfg.Batch, 10)}
 	attacker := vegeta.NewAttacker(vegeta.Timeout(10*time.Second), vegeta.KeepAlive(true))
 	pacer := vegeta.ConstantPacer{Freq: int(cfg.Rate), Per: time.Second}
 
 	var m vegeta.Metrics
-	hist := NewHistogram()
+	hist := loadgen.NewHistogram()
 	for r := range attacker.Attack(vegeta.NewStaticTargeter(target), pacer, cfg.Duration, c.Target) {
 		m.Add(r)
 		if r.Error == "" {
-			_ = hist.RecordValue(min(max(int64(r.Latency), 1), MaxLatency)) // clamped into range
+			_ = hist.RecordValue(min(max(int64(r.Latency), 1), loadgen.MaxLatency)) // clamped into range
 		}
 		if ctx.Err() != nil {
 			attacker.Stop()
 		}
 	}
 	m.Close()
-	after, err := ctl.Stats(context.WithoutCancel(ctx))
+	after, err := cfg.Control.Stats(context.WithoutCancel(ctx))
 	if err != nil {
 		return c, err
 	}
 	c.Requests, c.Throughput, c.Success = m.Requests, m.Throughput, m.Success
 	c.StatusCodes, c.Errors = m.StatusCodes, m.Errors
-	c.LatencyNS = results.PercentilesOf(hist)
+	c.LatencyNS = results.LatencyOf(hist)
 	c.Server = results.Process{
 		CPUSeconds: after.Process.CPUSeconds - st.Process.CPUSeconds,
 		RSSBytes:   after.Process.RSSBytes,

@@ -1,4 +1,4 @@
-package loadgen
+package bench
 
 import (
 	"context"
@@ -12,8 +12,10 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/pushbench/pushbench/contract"
 	"github.com/pushbench/pushbench/event"
 	"github.com/pushbench/pushbench/internal/proc"
+	"github.com/pushbench/pushbench/loadgen"
 	"github.com/pushbench/pushbench/results"
 )
 
@@ -26,15 +28,15 @@ const ShardMargin = time.Second
 var (
 	// ErrStartPassed is a shard that could not be ready by the agreed
 	// start: started too late, or its clients connected too slowly.
-	ErrStartPassed = errors.New("loadgen: too close to or past the shard start time")
+	ErrStartPassed = errors.New("bench: too close to or past the shard start time")
 	// ErrBadShard is a shard index or count that makes no sense.
-	ErrBadShard = errors.New("loadgen: bad shard")
+	ErrBadShard = errors.New("bench: bad shard")
 	// ErrForeignEvents is a server that published other events than the
 	// shards' schedule during the run: something else started it.
-	ErrForeignEvents = errors.New("loadgen: server published events outside the shared schedule")
+	ErrForeignEvents = errors.New("bench: server published events outside the shared schedule")
 )
 
-// ShardConfig makes a run one share of a run spread over Count load
+// Shard makes a run one share of a run spread over Count load
 // generators, possibly on several hosts, against one server started with
 // `pushbench serve --wait-start`.
 //
@@ -47,7 +49,7 @@ var (
 // not off any shard's clock, so every shard leaves out exactly the same
 // events from latency, and their results merge exactly
 // (results.MergeRuns).
-type ShardConfig struct {
+type Shard struct {
 	// Index is 0-based, below Count.
 	Index, Count int
 	// StartAt is the agreed wall-clock instant the schedule starts.
@@ -56,7 +58,7 @@ type ShardConfig struct {
 	Starter bool
 }
 
-func (s *ShardConfig) validate() error {
+func (s *Shard) validate() error {
 	if s.Count < 1 || s.Index < 0 || s.Index >= s.Count {
 		return fmt.Errorf("%w %d/%d: want 0 <= index < count", ErrBadShard, s.Index, s.Count)
 	}
@@ -64,6 +66,16 @@ func (s *ShardConfig) validate() error {
 		return fmt.Errorf("%w: no start time", ErrBadShard)
 	}
 	return nil
+}
+
+// ShareOf is shard i's share of clients out of n shards: as equal as they
+// come, the first ones taking one more.
+func ShareOf(clients, i, n int) int {
+	share := clients / n
+	if i < clients%n {
+		share++
+	}
+	return share
 }
 
 // ScheduleCount is how many events a schedule of rate events/s in bursts of
@@ -81,13 +93,13 @@ func memory(p proc.Stats) results.Memory {
 // start records the server's memory once every shard has connected, waits
 // for StartAt, starts the schedule if this shard is the starter, and moves
 // the warm-up boundary onto the server's clock.
-func (s *ShardConfig) start(ctx context.Context, ctl Control, fleet *Fleet, run *results.Run, before ServerStats, count uint64, cfg RunConfig) error {
+func (s *Shard) start(ctx context.Context, ctl Control, fleet *loadgen.Fleet, run *results.Run, before contract.Stats, count uint64, p Plan) error {
 	host, err := os.Hostname()
 	if err != nil {
 		host = ""
 	}
 	run.Shard = &results.Shard{
-		Index: s.Index, Count: s.Count, Clients: cfg.Fleet.Clients, Host: host,
+		Index: s.Index, Count: s.Count, Clients: p.Clients, Host: host,
 		StartAt: s.StartAt, Starter: s.Starter, ServerBefore: memory(before.Process),
 	}
 	if err := sleepCtx(ctx, time.Until(s.StartAt.Add(-ShardMargin/2))); err != nil {
@@ -102,31 +114,33 @@ func (s *ShardConfig) start(ctx context.Context, ctl Control, fleet *Fleet, run 
 		return fmt.Errorf("%w: head moved from %d to %d before the start", ErrForeignEvents, before.Hub.Head, atStart.Hub.Head)
 	}
 	// Provisional, on this host's clock, until the server's stamp is known.
-	fleet.SetMeasureFrom(s.StartAt.Add(cfg.Warmup).UnixNano())
+	fleet.SetMeasureFrom(s.StartAt.Add(p.Warmup).UnixNano())
 	if err := sleepCtx(ctx, time.Until(s.StartAt)); err != nil {
 		return err
 	}
 	if s.Starter {
-		if err := ctl.Start(ctx, cfg.Rate, max(cfg.Burst, 1), cfg.Payload, count); err != nil {
+		sch := p.Schedule
+		sch.Count = count
+		if _, err := ctl.Start(ctx, sch); err != nil {
 			return fmt.Errorf("starting the schedule: %w", err)
 		}
 	}
 	// The first event is stamped with the instant the server started the
 	// schedule: the warm-up ends Warmup after it, on the server's clock,
 	// for every shard alike.
-	deadline := s.StartAt.Add(cfg.Warmup + cfg.Duration + cfg.Drain)
+	deadline := s.StartAt.Add(p.Warmup + p.Duration + p.Drain)
 	at, err := ctl.firstStamp(ctx, before.Hub.Head, deadline)
 	if err != nil {
 		return fmt.Errorf("reading the schedule's start from the server: %w", err)
 	}
-	fleet.SetMeasureFrom(at + int64(cfg.Warmup))
+	fleet.SetMeasureFrom(at + int64(p.Warmup))
 	return nil
 }
 
 // finish waits until the server has published head (bounded by drain) and,
 // on the starter, stops the generator. It fails if the server's head is not
 // exactly head: another party published too.
-func (s *ShardConfig) finish(ctx context.Context, ctl Control, head uint64, drain time.Duration) error {
+func (s *Shard) finish(ctx context.Context, ctl Control, head uint64, drain time.Duration) error {
 	bg := context.WithoutCancel(ctx)
 	wctx, cancel := context.WithTimeout(ctx, drain)
 	defer cancel()
@@ -185,7 +199,7 @@ func (c Control) firstStamp(ctx context.Context, after uint64, deadline time.Tim
 		if err != nil {
 			return 0, err
 		}
-		body, err := io.ReadAll(io.LimitReader(resp.Body, MaxPollBody))
+		body, err := io.ReadAll(io.LimitReader(resp.Body, loadgen.MaxPollBody))
 		resp.Body.Close()
 		if err != nil {
 			return 0, err

@@ -1,15 +1,13 @@
-package faults
+package bench
 
 import (
 	"context"
-	"slices"
 	"testing"
 	"time"
 
+	"github.com/pushbench/pushbench/contract"
 	"github.com/pushbench/pushbench/internal/testbin"
-	"github.com/pushbench/pushbench/loadgen"
 	"github.com/pushbench/pushbench/results"
-	"github.com/pushbench/pushbench/scenarios"
 )
 
 // shortSettings are a fault run's timings scaled down for a test: every
@@ -19,7 +17,9 @@ func shortSettings() results.FaultSettings {
 		Before: 300 * time.Millisecond, After: 300 * time.Millisecond, Downtime: 300 * time.Millisecond,
 		Length: time.Second, Heartbeat: 200 * time.Millisecond, Retry: 50 * time.Millisecond,
 		PollInterval: 50 * time.Millisecond, SSERetry: 50 * time.Millisecond,
-		BackoffMin: 10 * time.Millisecond, BackoffMax: 100 * time.Millisecond, ReadTimeout: time.Second,
+		// Far above any reconnect: a closed connection must be noticed as
+		// closed, long before the read timeout could.
+		BackoffMin: 10 * time.Millisecond, BackoffMax: 100 * time.Millisecond, ReadTimeout: 5 * time.Second,
 	}
 }
 
@@ -28,30 +28,32 @@ func shortSettings() results.FaultSettings {
 // against the TCP floor. Every client must notice, recover and end with
 // every event exactly once; the figures must say so, and the server's
 // samples must show the outage and count the floor's accepts.
-func TestRunMeasuresRecovery(t *testing.T) {
+func TestRunFaultMeasuresRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the server as a separate process")
 	}
 	bin := testbin.Pushbench(t)
 	for _, tc := range []struct {
-		transport, fault string
-		jitter           loadgen.Jitter
+		transport contract.Transport
+		fault     contract.Fault
+		jitter    contract.Jitter
 	}{
-		{loadgen.SSE, Crash, loadgen.FullJitter},
-		{loadgen.WS, Crash, loadgen.FullJitter},
-		{loadgen.TCP, Storm, loadgen.NoJitter},
+		{contract.SSE, contract.Crash, contract.FullJitter},
+		{contract.WS, contract.Crash, contract.FullJitter},
+		{contract.TCP, contract.Storm, contract.NoJitter},
 	} {
-		t.Run(tc.transport+"/"+tc.fault, func(t *testing.T) {
+		t.Run(string(tc.transport)+"/"+string(tc.fault), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 			defer cancel()
 			const clients = 8
 			set := shortSettings()
-			if tc.fault == Storm {
+			if tc.fault == contract.Storm {
 				set.After = 1500 * time.Millisecond // room for a StormWindow of samples
 			}
-			run := Run(ctx, Config{
-				Bin: bin, Scenario: "test", Transport: tc.transport, Fault: tc.fault, Jitter: tc.jitter,
-				Clients: clients, Rate: 100, Payload: 64, Settings: set,
+			run := RunFault(ctx, FaultPlan{
+				Scenario: "test", Fault: tc.fault, Jitter: tc.jitter, Settings: set,
+				Load:   Load{Transport: tc.transport, Clients: clients, Schedule: contract.Schedule{Rate: 100, Payload: 64}},
+				Server: ServerSpec{Command: []string{bin, "serve"}},
 			})
 			if run.Error != "" {
 				t.Fatalf("run failed: %s (notes %q)", run.Error, run.Notes)
@@ -68,10 +70,10 @@ func TestRunMeasuresRecovery(t *testing.T) {
 			}
 			// A closed connection is noticed at once, well inside the read
 			// timeout that a silent one would need.
-			if rc.Detect.N != clients || rc.Detect.Max >= float64(run.Settings.ReadTimeout.Milliseconds()) {
+			if rc.Detect.Count != clients || time.Duration(rc.Detect.Max) >= run.Settings.ReadTimeout {
 				t.Errorf("detect %+v: want every client within the %v read timeout", rc.Detect, run.Settings.ReadTimeout)
 			}
-			if run.Jitter != string(tc.jitter) || run.Settings.RetryJitter != (tc.jitter == loadgen.FullJitter) {
+			if run.Jitter != tc.jitter || run.Settings.RetryJitter != (tc.jitter == contract.FullJitter) {
 				t.Errorf("jitter %q, retry jitter %v: not what was asked (%q)", run.Jitter, run.Settings.RetryJitter, tc.jitter)
 			}
 			if len(run.Timeline) < 5 || run.FaultAt <= 0 {
@@ -81,10 +83,10 @@ func TestRunMeasuresRecovery(t *testing.T) {
 			for _, s := range run.Server {
 				down = down || !s.Up
 			}
-			if down != (tc.fault == Crash) {
-				t.Errorf("server samples show it down: %v, want %v", down, tc.fault == Crash)
+			if down != (tc.fault == contract.Crash) {
+				t.Errorf("server samples show it down: %v, want %v", down, tc.fault == contract.Crash)
 			}
-			if tc.fault == Storm {
+			if tc.fault == contract.Storm {
 				if st := run.Storm(); st.PeakAcceptsPerSec <= 0 {
 					t.Errorf("storm peak accepts %v/s: the floor's reconnections were not counted", st.PeakAcceptsPerSec)
 				}
@@ -93,25 +95,9 @@ func TestRunMeasuresRecovery(t *testing.T) {
 	}
 }
 
-func TestRunRejectsUnknownFault(t *testing.T) {
-	run := Run(context.Background(), Config{Transport: loadgen.SSE, Fault: "meteor", Clients: 1})
+func TestRunFaultRejectsAnUnknownFault(t *testing.T) {
+	run := RunFault(context.Background(), FaultPlan{Fault: "meteor", Load: Load{Transport: contract.SSE, Clients: 1}})
 	if run.Error == "" {
 		t.Fatal("an unknown fault ran")
-	}
-}
-
-// TestNamesAgree checks that the scenarios' fault and jitter names are the
-// ones Run and the report know.
-func TestNamesAgree(t *testing.T) {
-	if !slices.Equal(scenarios.AllFaults, All) {
-		t.Errorf("scenarios.AllFaults = %q, faults.All = %q", scenarios.AllFaults, All)
-	}
-	for _, j := range [][3]string{
-		{scenarios.FullJitter, string(loadgen.FullJitter), results.FullJitter},
-		{scenarios.NoJitter, string(loadgen.NoJitter), results.NoJitter},
-	} {
-		if j[0] != j[1] || j[1] != j[2] {
-			t.Errorf("jitter names differ: scenarios %q, loadgen %q, results %q", j[0], j[1], j[2])
-		}
 	}
 }

@@ -1,10 +1,9 @@
-package loadgen
+package bench
 
 import (
 	"context"
 	"errors"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -13,16 +12,18 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/pushbench/pushbench/contract"
 	"github.com/pushbench/pushbench/event"
+	"github.com/pushbench/pushbench/loadgen"
 	"github.com/pushbench/pushbench/results"
 	"github.com/pushbench/pushbench/servers"
 )
 
 // shardRun is what one load generator records for the trackers it holds:
 // the delivery account and the latency histogram, as Measure fills them.
-func shardRun(t testing.TB, trackers []*Tracker, lat *Latency, head uint64, sh *results.Shard) results.Run {
+func shardRun(t testing.TB, trackers []*loadgen.Tracker, lat *loadgen.Latency, head uint64, sh *results.Shard) results.Run {
 	t.Helper()
-	var c Counts
+	var c loadgen.Counts
 	for _, tr := range trackers {
 		c = c.Add(tr.Counts(head))
 	}
@@ -32,10 +33,9 @@ func shardRun(t testing.TB, trackers []*Tracker, lat *Latency, head uint64, sh *
 		t.Fatal(err)
 	}
 	return results.Run{
-		Transport: SSE, Clients: len(trackers), Rate: 10, Burst: 1, Payload: 64, DurationS: 1,
-		EventsPublished: head, EventsExpected: c.Expected, EventsDelivered: c.Delivered,
-		Lost: c.Lost, Duplicates: c.Duplicates, Reordered: c.Reordered,
-		LatencyNS: results.PercentilesOf(h), Histogram: enc, Shard: sh,
+		Transport: contract.SSE, Clients: len(trackers), Rate: 10, Burst: 1, Payload: 64, DurationS: 1,
+		EventsPublished: head, Delivery: c.Delivery,
+		LatencyNS: results.LatencyOf(h), Histogram: enc, Shard: sh,
 	}
 }
 
@@ -45,17 +45,17 @@ func shardRun(t testing.TB, trackers []*Tracker, lat *Latency, head uint64, sh *
 func TestMergedShardsEqualOneProcessOnTheSameEvents(t *testing.T) {
 	const clients, shards, events = 90, 3, 200
 	rng := rand.New(rand.NewPCG(1, 2))
-	one := NewLatency()
-	all := make([]*Tracker, clients)
-	perShard := make([][]*Tracker, shards)
-	lats := make([]*Latency, shards)
+	one := loadgen.NewLatency()
+	all := make([]*loadgen.Tracker, clients)
+	perShard := make([][]*loadgen.Tracker, shards)
+	lats := make([]*loadgen.Latency, shards)
 	for i := range lats {
-		lats[i] = NewLatency()
+		lats[i] = loadgen.NewLatency()
 	}
 	for i := range all {
-		all[i] = NewTracker(0, one, i)
+		all[i] = loadgen.NewTracker(0, one, i)
 		s := i % shards
-		perShard[s] = append(perShard[s], NewTracker(0, lats[s], i))
+		perShard[s] = append(perShard[s], loadgen.NewTracker(0, lats[s], i))
 	}
 	start := time.Unix(1_700_000_000, 0)
 	for seq := uint64(1); seq <= events; seq++ {
@@ -81,18 +81,18 @@ func TestMergedShardsEqualOneProcessOnTheSameEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if merged.Clients != single.Clients || merged.EventsExpected != single.EventsExpected ||
-		merged.EventsDelivered != single.EventsDelivered || merged.Lost != single.Lost || merged.Lost == 0 {
+	if merged.Clients != single.Clients || merged.Expected != single.Expected ||
+		merged.Delivered != single.Delivered || merged.Lost != single.Lost || merged.Lost == 0 {
 		t.Fatalf("counts: merged %+v\nsingle %+v", merged, single)
 	}
 	if merged.LatencyNS != single.LatencyNS {
 		t.Fatalf("percentiles: merged %+v, single %+v", merged.LatencyNS, single.LatencyNS)
 	}
-	hm, err := merged.Latency()
+	hm, err := merged.DecodeHistogram()
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs, err := single.Latency()
+	hs, err := single.DecodeHistogram()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +108,10 @@ func TestShardsShareOneScheduleAndMerge(t *testing.T) {
 	opt := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
 	hub := servers.NewHub(nil)
-	srv := servers.New(hub, nil)
+	srv, err := servers.New(hub, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	hs := httptest.NewServer(srv)
 	t.Cleanup(func() {
 		srv.Close()
@@ -126,16 +129,17 @@ func TestShardsShareOneScheduleAndMerge(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range shards {
 		wg.Go(func() {
-			runs[i], errs[i] = Measure(ctx, RunConfig{
-				Fleet:   FleetConfig{Transport: []string{SSE, WS}[i], Target: hs.URL, Clients: clients / shards},
-				Rate:    20,
-				Payload: 64,
-				Warmup:  300 * time.Millisecond,
-				// Events at 0, 50, …, 950 ms: the 300 ms warm-up
-				// boundary falls on one, on the server's clock.
-				Duration: 700 * time.Millisecond,
-				Drain:    hangGuard,
-				Shard:    &ShardConfig{Index: i, Count: shards, StartAt: startAt, Starter: i == 0},
+			runs[i], errs[i] = Measure(ctx, Target{Stream: hs.URL, Control: Control{Base: hs.URL}}, Plan{
+				Load: Load{
+					Transport: []contract.Transport{contract.SSE, contract.WS}[i], Clients: clients / shards,
+					Schedule: contract.Schedule{Rate: 20, Payload: 64},
+					Warmup:   300 * time.Millisecond,
+					// Events at 0, 50, …, 950 ms: the 300 ms warm-up
+					// boundary falls on one, on the server's clock.
+					Duration: 700 * time.Millisecond,
+				},
+				Drain: hangGuard,
+				Shard: &Shard{Index: i, Count: shards, StartAt: startAt, Starter: i == 0},
 			})
 		})
 	}
@@ -150,8 +154,8 @@ func TestShardsShareOneScheduleAndMerge(t *testing.T) {
 	runs[1].Transport = runs[0].Transport
 	for i := range runs {
 		r := runs[i]
-		if r.EventsPublished != 20 || r.Lost != 0 || r.EventsDelivered != 20*clients/shards {
-			t.Fatalf("shard %d: published %d, delivered %d, lost %d", i, r.EventsPublished, r.EventsDelivered, r.Lost)
+		if r.EventsPublished != 20 || r.Lost != 0 || r.Delivered != 20*clients/shards {
+			t.Fatalf("shard %d: published %d, delivered %d, lost %d", i, r.EventsPublished, r.Delivered, r.Lost)
 		}
 		// 14 events are at or after the warm-up boundary (300 ms … 950 ms).
 		if r.LatencyNS.Count != 14*clients/shards {
@@ -165,8 +169,8 @@ func TestShardsShareOneScheduleAndMerge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Clients != clients || m.EventsDelivered != 20*clients || m.EventsExpected != 20*clients || m.LatencyNS.Count != 14*clients {
-		t.Fatalf("merged: %d clients, %d/%d delivered, %d latencies", m.Clients, m.EventsDelivered, m.EventsExpected, m.LatencyNS.Count)
+	if m.Clients != clients || m.Delivered != 20*clients || m.Expected != 20*clients || m.LatencyNS.Count != 14*clients {
+		t.Fatalf("merged: %d clients, %d/%d delivered, %d latencies", m.Clients, m.Delivered, m.Expected, m.LatencyNS.Count)
 	}
 	if len(m.Shards) != shards || m.Shard != nil {
 		t.Fatalf("merged shards %+v", m.Shards)
@@ -175,10 +179,9 @@ func TestShardsShareOneScheduleAndMerge(t *testing.T) {
 
 // A shard that cannot be ready before the agreed start refuses to run.
 func TestShardRefusesAPassedStart(t *testing.T) {
-	_, err := Measure(context.Background(), RunConfig{
-		Fleet: FleetConfig{Transport: SSE, Target: "http://127.0.0.1:1", Clients: 1},
-		Rate:  1,
-		Shard: &ShardConfig{Count: 1, StartAt: time.Now()},
+	_, err := Measure(context.Background(), Target{Stream: "http://127.0.0.1:1", Control: Control{Base: "http://127.0.0.1:1"}}, Plan{
+		Load:  Load{Transport: contract.SSE, Clients: 1, Schedule: contract.Schedule{Rate: 1}},
+		Shard: &Shard{Count: 1, StartAt: time.Now()},
 	})
 	if err == nil || !errors.Is(err, ErrStartPassed) {
 		t.Fatalf("err = %v, want ErrStartPassed", err)
@@ -233,31 +236,5 @@ func TestEstimateClock(t *testing.T) {
 				t.Fatalf("offset %v ± %v does not hold %v", time.Duration(c.OffsetNS), time.Duration(c.ErrorNS), ahead)
 			}
 		})
-	}
-}
-
-// Sources are bound without a port, so connections from a 127.0.0.x
-// address work and the port is the kernel's choice at connect.
-func TestDialerBindsSourcesWithoutPort(t *testing.T) {
-	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = w.Write([]byte(r.RemoteAddr))
-	}))
-	defer hs.Close()
-	d := NewDialer(net.IPv4(127, 0, 0, 2), net.IPv4(127, 0, 0, 3))
-	for range 4 {
-		c, err := d.DialContext(context.Background(), "tcp", hs.Listener.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		host := c.LocalAddr().String()
-		if err := c.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if host[:9] != "127.0.0.2" && host[:9] != "127.0.0.3" {
-			t.Fatalf("dialled from %s", host)
-		}
-	}
-	if s := d.Stats(); s.Established != 4 || s.Connect == nil || s.Connect.TotalCount() != 4 {
-		t.Fatalf("stats %+v", s)
 	}
 }

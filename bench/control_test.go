@@ -1,4 +1,4 @@
-package loadgen
+package bench
 
 import (
 	"context"
@@ -12,15 +12,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pushbench/pushbench/contract"
+	"github.com/pushbench/pushbench/loadgen"
 	"github.com/pushbench/pushbench/results"
 )
 
 // A server that accepts and never answers must not hold a run for ever:
 // every control request has a timeout of its own.
 func TestControlGivesUpOnASilentServer(t *testing.T) {
-	checkLeaks(t)
-	h := newHostile(t, "", 0) // accepts, reads, writes nothing
-	ctl := Control{Base: "http://" + h.addr(), Timeout: 50 * time.Millisecond}
+	addr, conns := silentServer(t)
+	ctl := Control{Base: "http://" + addr, Timeout: 50 * time.Millisecond}
 	done := make(chan error, 1)
 	go func() {
 		_, err := ctl.Stats(context.Background())
@@ -35,8 +36,8 @@ func TestControlGivesUpOnASilentServer(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "no answer within 50ms") {
 		t.Fatalf("Stats = %v, want an error saying the server did not answer within 50ms", err)
 	}
-	if h.conns.Load() != 1 {
-		t.Fatalf("%d connections, want 1", h.conns.Load())
+	if conns.Load() != 1 {
+		t.Fatalf("%d connections, want 1", conns.Load())
 	}
 	controlClient.CloseIdleConnections()
 }
@@ -56,8 +57,8 @@ func TestControlSendsItsToken(t *testing.T) {
 	}
 	for _, token := range []string{"", "wrong"} {
 		_, err := Control{Base: srv.URL, Token: token, Client: srv.Client()}.Stats(context.Background())
-		if !errors.Is(err, ErrControlToken) || !strings.Contains(err.Error(), "401") {
-			t.Errorf("token %q: %v, want ErrControlToken naming the 401", token, err)
+		if !errors.Is(err, contract.ErrUnauthorized) || !strings.Contains(err.Error(), "401") {
+			t.Errorf("token %q: %v, want contract.ErrUnauthorized naming the 401", token, err)
 		}
 	}
 }
@@ -90,7 +91,9 @@ func newFakeControl(t *testing.T, before, after string) *fakeControl {
 		if r.URL.Path == "/control/stop" {
 			f.stopped.Store(true)
 			_, _ = w.Write([]byte(`{"head":0}`))
+			return
 		}
+		_, _ = w.Write([]byte(`{"first":1}`))
 	})
 	mux.HandleFunc("/sse", func(w http.ResponseWriter, r *http.Request) {
 		if sseSend(w, ": open\n") {
@@ -125,12 +128,9 @@ func TestMeasureCountsEveryTransportsSlowDisconnects(t *testing.T) {
 	f := newFakeControl(t, stats(10, 5, 0, 0), stats(1810, 205, 1, 0))
 	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
 	defer cancel()
-	run, err := Measure(ctx, RunConfig{
-		Fleet:        FleetConfig{Transport: SSE, Target: f.srv.URL, Clients: 2},
-		ControlToken: "s3cret",
-		Rate:         1,
-		Duration:     time.Millisecond,
-		Drain:        hangGuard,
+	run, err := Measure(ctx, Target{Stream: f.srv.URL, Control: Control{Base: f.srv.URL, Token: "s3cret"}}, Plan{
+		Load:  Load{Transport: contract.SSE, Clients: 2, Schedule: contract.Schedule{Rate: 1}, Duration: time.Millisecond},
+		Drain: hangGuard,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -151,11 +151,10 @@ func TestMeasureNamesTheFailuresWhenClientsCannotConnect(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
 	defer cancel()
 	// No /ws there: every client's handshake is refused with a 404.
-	run, err := Measure(ctx, RunConfig{
-		Fleet: FleetConfig{Transport: WS, Target: f.srv.URL, Clients: 2, Options: fastRetry},
-		Rate:  1,
+	run, err := Measure(ctx, Target{Stream: f.srv.URL, Control: Control{Base: f.srv.URL}}, Plan{
+		Load: Load{Transport: contract.WS, Clients: 2, Client: fastRetry, Schedule: contract.Schedule{Rate: 1}},
 	})
-	if !errors.Is(err, ErrClientsGaveUp) || !strings.Contains(err.Error(), "failures meanwhile: ") {
+	if !errors.Is(err, loadgen.ErrClientsGaveUp) || !strings.Contains(err.Error(), "failures meanwhile: ") {
 		t.Fatalf("Measure = %v, want the clients' giving up, naming their failures", err)
 	}
 	// One client's refusal ends the wait; the other's may not have come.
