@@ -3,10 +3,11 @@ package pushbench_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,57 +23,110 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// transports is every transport the suite compares, the tcp floor included.
-var transports = []contract.Transport{contract.Poll, contract.LongPoll, contract.SSE, contract.WS, contract.TCP}
+// subject is one server implementation of one transport: what the
+// behaviour × subject suite below runs every behaviour against.
+type subject struct {
+	t    contract.Transport
+	impl string
+}
 
-// stack is a hub served over every transport by real listeners.
+func (s subject) String() string { return string(s.t) + "/" + s.impl }
+
+// subjects is every server implementation this process can serve, of every
+// transport, from the one registry (servers.Impls), the TCP floor last.
+// Implementations in other languages run as processes of their own and are
+// checked by pushbench conform instead.
+func subjects() []subject {
+	var out []subject
+	for _, t := range servers.HTTPTransports {
+		for _, i := range servers.Impls(t) {
+			if len(i.Command) == 0 {
+				out = append(out, subject{t, i.Name})
+			}
+		}
+	}
+	return append(out, subject{contract.TCP, "std"})
+}
+
+// forEachSubject runs f as a subtest per subject.
+func forEachSubject(t *testing.T, f func(t *testing.T, sub subject)) {
+	for _, sub := range subjects() {
+		t.Run(sub.String(), func(t *testing.T) { f(t, sub) })
+	}
+}
+
+// stack is a hub served over every transport by real listeners, by the
+// implementation a subject names for its transport.
 type stack struct {
 	hub  *servers.Hub
-	http *httptest.Server
+	srv  *servers.Server
+	http string // http://host:port
 	tcp  string // tcp://host:port of the floor
 }
 
 // newStack serves a fresh hub; short timings keep reconnect tests fast.
-func newStack(t testing.TB, hubOpts *servers.HubOptions) *stack {
+func newStack(t testing.TB, sub subject, hubOpts *servers.HubOptions) *stack {
 	t.Helper()
-	return newStackWith(t, hubOpts, &servers.Options{})
+	return newStackWith(t, sub, hubOpts, &servers.Options{})
 }
 
 // newStackWith serves a fresh hub with opts, whose Retry and Heartbeat are
 // made short.
-func newStackWith(t testing.TB, hubOpts *servers.HubOptions, opts *servers.Options) *stack {
+func newStackWith(t testing.TB, sub subject, hubOpts *servers.HubOptions, opts *servers.Options) *stack {
 	t.Helper()
 	hub := servers.NewHub(hubOpts)
 	opts.Retry, opts.Heartbeat = 20*time.Millisecond, time.Second
+	if sub.t != contract.TCP {
+		opts.Impl = map[contract.Transport]string{sub.t: sub.impl}
+	}
 	srv, err := servers.New(hub, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(srv)
+	hl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := srv.Serving(srv, true)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	floor := servers.NewTCP(hub, opts)
-	done := make(chan error, 1)
+	done := make(chan error, 2)
 	go func() { done <- floor.Serve(ctx, l) }()
+	go func() { done <- ignoreClosed(hs.Serve(hl)) }()
 	t.Cleanup(func() {
-		srv.Close() // ends every stream, so the test servers can close
+		srv.Close() // ends every stream, so the listeners can close
 		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("tcp floor: %v", err)
+		sctx, scancel := context.WithTimeout(context.Background(), time.Minute)
+		defer scancel()
+		if err := hs.Shutdown(sctx); err != nil {
+			t.Errorf("shutdown: %v", err)
 		}
-		ts.Close()
+		for range 2 {
+			if err := <-done; err != nil {
+				t.Errorf("serving: %v", err)
+			}
+		}
 	})
-	return &stack{hub: hub, http: ts, tcp: "tcp://" + l.Addr().String()}
+	return &stack{hub: hub, srv: srv, http: "http://" + hl.Addr().String(), tcp: "tcp://" + l.Addr().String()}
+}
+
+// ignoreClosed drops the error Serve returns after a Shutdown.
+func ignoreClosed(err error) error {
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
 }
 
 func (s *stack) target(transport contract.Transport) string {
 	if transport == contract.TCP {
 		return s.tcp
 	}
-	return s.http.URL
+	return s.http
 }
 
 // publish publishes n more events of size bytes, scheduled now.
@@ -150,15 +204,11 @@ func exact(t testing.TB, c loadgen.Counts, clients int, perClient, gapMissed uin
 }
 
 func TestEveryClientGetsEveryEventOnceInOrder(t *testing.T) {
-	// All transports at once, from one hub: the same events, published once.
-	s := newStack(t, nil)
-	const clients, events = 8, 300
-	var mu sync.Mutex
-	payloads := map[contract.Transport]map[uint64][]byte{}
-	fleets := map[contract.Transport]*loadgen.Fleet{}
-	for _, tr := range transports {
+	forEachSubject(t, func(t *testing.T, sub subject) {
+		s := newStack(t, sub, nil)
+		const clients, events = 8, 300
+		var mu sync.Mutex
 		seen := map[uint64][]byte{}
-		payloads[tr] = seen
 		o := clientOptions()
 		o.Observe = func(msg []byte) {
 			h, err := event.DecodeHeader(msg)
@@ -171,27 +221,26 @@ func TestEveryClientGetsEveryEventOnceInOrder(t *testing.T) {
 				seen[h.Seq] = bytes.Clone(msg)
 			}
 		}
-		fleets[tr] = startFleet(t, s, tr, clients, 0, o)
-	}
-	s.publish(t, events, 200)
-	for _, tr := range transports {
-		t.Run(string(tr), func(t *testing.T) { exact(t, finish(t, s, fleets[tr]), clients, events, 0) })
-	}
-	// Every transport carried, byte for byte, what the hub encoded.
-	want, _, err := s.hub.Read(0, nil, events)
-	if err != nil || len(want) != events {
-		t.Fatalf("hub holds %d events: %v", len(want), err)
-	}
-	for _, tr := range transports {
+		f := startFleet(t, s, sub.t, clients, 0, o)
+		s.publish(t, events, 200)
+		exact(t, finish(t, s, f), clients, events, 0)
+		// The transport carried, byte for byte, what the hub encoded once
+		// for every transport and implementation.
+		want, _, err := s.hub.Read(0, nil, events)
+		if err != nil || len(want) != events {
+			t.Fatalf("hub holds %d events: %v", len(want), err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
 		for _, e := range want {
-			if got := payloads[tr][e.Seq]; !bytes.Equal(got, e.JSON) {
-				t.Fatalf("%s event %d:\n got %s\nwant %s", tr, e.Seq, got, e.JSON)
+			if got := seen[e.Seq]; !bytes.Equal(got, e.JSON) {
+				t.Fatalf("event %d:\n got %s\nwant %s", e.Seq, got, e.JSON)
 			}
 		}
-	}
-	if !bytes.Contains(want[6].JSON, []byte(event.Payload(7, 200))) {
-		t.Fatal("event 7 does not carry its generated payload")
-	}
+		if !bytes.Contains(want[6].JSON, []byte(event.Payload(7, 200))) {
+			t.Fatal("event 7 does not carry its generated payload")
+		}
+	})
 }
 
 // cutter is a dialer whose connections the test can cut from the client side.
@@ -220,52 +269,50 @@ func (c *cutter) cutAll() {
 }
 
 func TestDisconnectedClientResumesWithNothingLostOrDuplicated(t *testing.T) {
-	for _, tr := range transports {
-		t.Run(string(tr), func(t *testing.T) {
-			s := newStack(t, nil)
-			var cut cutter
-			o := clientOptions()
-			o.Dial = cut.dial
-			const clients = 4
-			f := startFleet(t, s, tr, clients, 0, o)
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			s.publish(t, 100, 64)
-			if err := f.WaitCaughtUp(ctx, 50); err != nil {
-				t.Fatal(err)
-			}
-			cut.cutAll() // mid-stream, from the client side
-			s.publish(t, 100, 64)
-			c := finish(t, s, f)
-			exact(t, c, clients, 200, 0)
-			if tr != contract.Poll && c.Connects < 2*clients {
-				t.Fatalf("%d connects for %d clients: the cut did not force reconnects", c.Connects, clients)
-			}
-		})
-	}
+	forEachSubject(t, func(t *testing.T, sub subject) {
+		tr := sub.t
+		s := newStack(t, sub, nil)
+		var cut cutter
+		o := clientOptions()
+		o.Dial = cut.dial
+		const clients = 4
+		f := startFleet(t, s, tr, clients, 0, o)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		s.publish(t, 100, 64)
+		if err := f.WaitCaughtUp(ctx, 50); err != nil {
+			t.Fatal(err)
+		}
+		cut.cutAll() // mid-stream, from the client side
+		s.publish(t, 100, 64)
+		c := finish(t, s, f)
+		exact(t, c, clients, 200, 0)
+		if tr != contract.Poll && c.Connects < 2*clients {
+			t.Fatalf("%d connects for %d clients: the cut did not force reconnects", c.Connects, clients)
+		}
+	})
 }
 
 func TestCursorOlderThanHistoryGetsGapSignal(t *testing.T) {
-	for _, tr := range transports {
-		t.Run(string(tr), func(t *testing.T) {
-			s := newStack(t, &servers.HubOptions{History: 10})
-			s.publish(t, 50, 16) // history now holds 41..50
-			const clients = 3
-			f := startFleet(t, s, tr, clients, 0, clientOptions())
-			s.publish(t, 4, 16) // within MaxLag (History/2): no client is cut off
-			c := finish(t, s, f)
-			exact(t, c, clients, 54, 40)
-			if c.Gaps != clients {
-				t.Fatalf("gap signals = %d, want one per client", c.Gaps)
-			}
-		})
-	}
+	forEachSubject(t, func(t *testing.T, sub subject) {
+		tr := sub.t
+		s := newStack(t, sub, &servers.HubOptions{History: 10})
+		s.publish(t, 50, 16) // history now holds 41..50
+		const clients = 3
+		f := startFleet(t, s, tr, clients, 0, clientOptions())
+		s.publish(t, 4, 16) // within MaxLag (History/2): no client is cut off
+		c := finish(t, s, f)
+		exact(t, c, clients, 54, 40)
+		if c.Gaps != clients {
+			t.Fatalf("gap signals = %d, want one per client", c.Gaps)
+		}
+	})
 }
 
 // stall opens a connection that asks for the stream and then never reads.
 func stall(t testing.TB, s *stack, transport contract.Transport) net.Conn {
 	t.Helper()
-	addr := s.http.Listener.Addr().String()
+	addr := strings.TrimPrefix(s.http, "http://")
 	var req string
 	switch transport {
 	case contract.SSE:
@@ -307,12 +354,16 @@ func TestSlowClientIsCutOffWithoutSlowingOthers(t *testing.T) {
 		maxLag  = history / 2
 		payload = 16 << 10
 	)
-	for _, tr := range []contract.Transport{contract.SSE, contract.WS, contract.TCP} {
-		t.Run(string(tr), func(t *testing.T) {
+	forEachSubject(t, func(t *testing.T, sub subject) {
+		tr := sub.t
+		if tr.Requests() {
+			t.Skip("a poll holds no stream for the server to be stuck writing to")
+		}
+		{
 			// The write deadline must not end the stalled stream before the
 			// hub does: on a busy machine under -race the phases below take
 			// seconds.
-			s := newStackWith(t, &servers.HubOptions{History: history, MaxLag: maxLag},
+			s := newStackWith(t, sub, &servers.HubOptions{History: history, MaxLag: maxLag},
 				&servers.Options{WriteTimeout: time.Minute})
 			stall(t, s, tr)
 			waitFor(t, "the stalled client to subscribe", func() bool { return s.hub.Stats().Subscribers >= 1 })
@@ -341,8 +392,8 @@ func TestSlowClientIsCutOffWithoutSlowingOthers(t *testing.T) {
 			if got := s.hub.Stats().SlowDropped; got != 1 {
 				t.Fatalf("slow subscribers dropped = %d, want exactly the stalled one", got)
 			}
-		})
-	}
+		}
+	})
 }
 
 // publishPaced publishes n events of size bytes in bursts of 50, yielding
@@ -371,46 +422,88 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 }
 
 func TestBadInputGetsClearErrorAndServerKeepsServing(t *testing.T) {
-	s := newStack(t, nil)
-	s.publish(t, 5, 8)
-	for _, tc := range []struct {
-		method, path string
-		header       http.Header
-		want         int
-	}{
-		{"GET", "/poll?after=abc", nil, 400},
-		{"GET", "/poll?after=-1", nil, 400},
-		{"GET", "/poll?after=99999999999999999999999", nil, 400},
-		{"GET", "/poll?after=6", nil, 400},
-		{"GET", "/sse?after=abc", nil, 400},
-		{"GET", "/sse", http.Header{"Last-Event-ID": {"x1"}}, 400},
-		{"GET", "/sse", http.Header{"Last-Event-ID": {"18446744073709551616"}}, 400},
-		{"GET", "/ws?after=-3", nil, 400},
-		{"GET", "/nope", nil, 404},
-		{"POST", "/sse", nil, 405},
-		{"DELETE", "/poll", nil, 405},
-	} {
-		req, err := http.NewRequest(tc.method, s.http.URL+tc.path, nil)
+	type badCase struct {
+		method, query string
+		header        http.Header
+		want          int
+	}
+	bad := map[contract.Transport][]badCase{
+		contract.Poll: {
+			{"GET", "?after=abc", nil, 400}, {"GET", "?after=-1", nil, 400},
+			{"GET", "?after=99999999999999999999999", nil, 400}, {"GET", "?after=6", nil, 400},
+			{"DELETE", "", nil, 405},
+		},
+		contract.SSE: {
+			{"GET", "?after=abc", nil, 400},
+			{"GET", "", http.Header{"Last-Event-ID": {"x1"}}, 400},
+			{"GET", "", http.Header{"Last-Event-ID": {"18446744073709551616"}}, 400},
+			{"POST", "", nil, 405},
+		},
+		contract.WS: {{"GET", "?after=-3", nil, 400}, {"GET", "?after=6", nil, 400}},
+	}
+	bad[contract.LongPoll] = bad[contract.Poll]
+	forEachSubject(t, func(t *testing.T, sub subject) {
+		s := newStack(t, sub, nil)
+		s.publish(t, 5, 8)
+		for _, tc := range append(bad[sub.t], badCase{"GET", "/nope", nil, 404}) {
+			path := sub.t.Path() + tc.query
+			if strings.HasPrefix(tc.query, "/") {
+				path = tc.query
+			}
+			req, err := http.NewRequest(tc.method, s.http+path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range tc.header {
+				req.Header[k] = v
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatalf("%s %s: %v", tc.method, path, err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Errorf("%s %s %v: status %d, want %d", tc.method, path, tc.header, resp.StatusCode, tc.want)
+			}
+		}
+		// Still serving.
+		f := startFleet(t, s, sub.t, 1, 0, clientOptions())
+		exact(t, finish(t, s, f), 1, 5, 0)
+	})
+}
+
+// TestShutdownEndsEveryStreamAndRefusesNewOnes closes the server under
+// streaming clients: every stream ends (the clients notice the break), and
+// a new request is refused with 503 rather than left waiting.
+func TestShutdownEndsEveryStreamAndRefusesNewOnes(t *testing.T) {
+	forEachSubject(t, func(t *testing.T, sub subject) {
+		s := newStack(t, sub, nil)
+		const clients = 3
+		f := startFleet(t, s, sub.t, clients, 0, clientOptions())
+		s.publish(t, 10, 16)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := f.WaitCaughtUp(ctx, 10); err != nil {
+			t.Fatal(err)
+		}
+		s.srv.Close()
+		if !sub.t.Requests() {
+			waitFor(t, "every stream to end", func() bool {
+				return f.Waiting(func(tr *loadgen.Tracker) bool { return !tr.Up() }) == 0
+			})
+		}
+		if sub.t == contract.TCP {
+			return // the floor closes new connections without a word, so clients retry
+		}
+		resp, err := http.Get(s.http + sub.t.Path())
 		if err != nil {
 			t.Fatal(err)
 		}
-		for k, v := range tc.header {
-			req.Header[k] = v
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatalf("%s %s: %v", tc.method, tc.path, err)
-		}
 		resp.Body.Close()
-		if resp.StatusCode != tc.want {
-			t.Errorf("%s %s %v: status %d, want %d", tc.method, tc.path, tc.header, resp.StatusCode, tc.want)
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			t.Fatalf("a request after shutdown: %s, want 503", resp.Status)
 		}
-	}
-	// Still serving, on every transport.
-	for _, tr := range transports {
-		f := startFleet(t, s, tr, 1, 0, clientOptions())
-		exact(t, finish(t, s, f), 1, 5, 0)
-	}
+	})
 }
 
 func ExampleTransports() {

@@ -27,6 +27,10 @@ const (
 	faultClients     = 3
 )
 
+// faultTransports are the transports the fault tests break, each by its
+// default implementation.
+var faultTransports = []contract.Transport{contract.Poll, contract.LongPoll, contract.SSE, contract.WS, contract.TCP}
+
 func faultClientOptions() loadgen.Options {
 	return loadgen.Options{
 		PollInterval: 20 * time.Millisecond,
@@ -228,7 +232,7 @@ func (s *faultStack) checkRecovery(t *testing.T, fault, end time.Time) results.R
 // its cursor and loses nothing.
 func TestFaultConnectionReset(t *testing.T) {
 	const down = 200 * time.Millisecond
-	for _, tr := range transports {
+	for _, tr := range faultTransports {
 		t.Run(string(tr), func(t *testing.T) {
 			t.Parallel()
 			s := newFaultStack(t, tr, nil)
@@ -255,7 +259,7 @@ func TestFaultConnectionReset(t *testing.T) {
 // reconnects and catches up with nothing lost.
 func TestFaultSilentPartition(t *testing.T) {
 	const partition = 4 * faultReadTimeout
-	for _, tr := range transports {
+	for _, tr := range faultTransports {
 		t.Run(string(tr), func(t *testing.T) {
 			t.Parallel()
 			s := newFaultStack(t, tr, nil)
@@ -294,7 +298,7 @@ func TestFaultPartitionBeyondHistory(t *testing.T) {
 		history   = 64                      // events: 0.64 s at faultEventEvery
 		partition = 2500 * time.Millisecond // ~250 events
 	)
-	for _, tr := range transports {
+	for _, tr := range faultTransports {
 		t.Run(string(tr), func(t *testing.T) {
 			t.Parallel()
 			s := newFaultStack(t, tr, &servers.HubOptions{History: history})

@@ -42,7 +42,7 @@ func TestNothingLostAcrossACrash(t *testing.T) {
 	ctl := srv.Control()
 	tcpURL := srv.TCP
 	fleets := map[contract.Transport]*loadgen.Fleet{}
-	for _, tr := range transports {
+	for _, tr := range faultTransports {
 		target := srv.URL
 		if tr == contract.TCP {
 			target = tcpURL
@@ -83,7 +83,7 @@ func TestNothingLostAcrossACrash(t *testing.T) {
 	}
 	downtime := restarting.Sub(killed)
 
-	for _, tr := range transports {
+	for _, tr := range faultTransports {
 		t.Run(string(tr), func(t *testing.T) {
 			f := fleets[tr]
 			wctx, wcancel := context.WithTimeout(ctx, time.Minute)

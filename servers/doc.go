@@ -50,7 +50,7 @@
 // counted (an SSE response is cut off mid-stream, a WebSocket closed with
 // 1008); its client resumes from its cursor. A server shutting down ends every
 // stream (an SSE response simply ends, a WebSocket closes with 1001) and
-// answers new ones with 503 Service Unavailable.
+// answers new requests, streams and polls alike, with 503 Service Unavailable.
 //
 // # Hostile clients
 //

@@ -39,6 +39,28 @@ const (
 	h2EarlyResetRate = 10
 )
 
+// Serving serves a Server's handler on listeners until Shutdown: net/http's
+// server, or nbio's event loop when an implementation needs it (Engine).
+// *http.Server is one.
+type Serving interface {
+	Serve(l net.Listener) error
+	Shutdown(ctx context.Context) error
+}
+
+// Serving returns what serves h (s itself, or a handler wrapping it) under
+// the engine s's implementations run on: HTTPServer's http.Server for
+// net/http. Serve it on listeners made by s.Listener, so that
+// Options.MaxConns applies.
+func (s *Server) Serving(h http.Handler, h2c bool) Serving {
+	if s.engine == NBIO {
+		return s.nbioServing(h)
+	}
+	return s.HTTPServer(h, h2c)
+}
+
+// Engine is the HTTP server s's implementations run on.
+func (s *Server) Engine() Engine { return s.engine }
+
 // HTTPServer returns the http.Server the serve command runs, serving h: s
 // itself, or a handler that wraps it (serve adds the browser page). It
 // speaks HTTP/1.1, and HTTP/2 by ALPN over TLS; with h2c also HTTP/2 with

@@ -199,11 +199,15 @@ func (h *Hub) Subscribe(after uint64) (*Subscription, *event.Gap, error) {
 }
 
 // Read appends to buf the events after seq after, at most max, without
-// subscribing: the polling transport's view of the stream. A cursor older
+// subscribing: the polling transport's view of the stream. A closed hub
+// refuses with ErrClosed, as Subscribe does: the server is going away. A cursor older
 // than the history yields a gap and the events from the oldest one held.
 func (h *Hub) Read(after uint64, buf []*Entry, max int) ([]*Entry, *event.Gap, error) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
+	if h.closed {
+		return buf, nil, ErrClosed
+	}
 	if after > h.head {
 		return buf, nil, fmt.Errorf("%w: cursor %d, head %d", ErrCursorAhead, after, h.head)
 	}

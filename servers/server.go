@@ -47,8 +47,10 @@ type Server struct {
 	poll, longpoll pollCounters
 	sse, ws        streamCounters
 	// impls and libraries name each mounted transport's implementation and
-	// what it is built on, for /stats.
+	// what it is built on, for /stats; engine is the HTTP server they run
+	// on.
 	impls, libraries map[contract.Transport]string
+	engine           Engine
 	streams          streamGroup
 	o                Options
 	gate             connGate
@@ -96,6 +98,12 @@ func New(hub *Hub, o *Options, transports ...contract.Transport) (*Server, error
 		}
 		if impl.handler == nil {
 			return nil, fmt.Errorf("%s/%s runs as a process of its own: %s", t, impl.Name, strings.Join(impl.Command, " "))
+		}
+		if impl.Engine != NetHTTP {
+			if s.engine != NetHTTP && s.engine != impl.Engine {
+				return nil, fmt.Errorf("%s/%s runs on %s, another transport on %s: one server has one engine", t, impl.Name, impl.Engine, s.engine)
+			}
+			s.engine = impl.Engine
 		}
 		m := mount{hub: hub, o: opts, group: &s.streams}
 		switch t {

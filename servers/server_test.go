@@ -586,11 +586,11 @@ func TestCloseEndsOpenStreams(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Code != websocket.CloseGoingAway || ce.Text != "server shutting down" {
 		t.Fatalf("WebSocket ended with %v, want 1001", err)
 	}
-	// New streams are refused; polls still read the history.
+	// New streams and polls are refused: the server is going away.
 	if resp, body := s.do(t, http.MethodGet, "/sse", nil); resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("SSE after Close: %s %q", resp.Status, body)
 	}
-	if resp, _ := s.do(t, http.MethodGet, "/poll", nil); resp.StatusCode != http.StatusOK {
+	if resp, _ := s.do(t, http.MethodGet, "/poll", nil); resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("poll after Close: %s", resp.Status)
 	}
 }
