@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/pushbench/pushbench/internal/jsonfile"
-	"github.com/pushbench/pushbench/results"
+	"github.com/pushbench/pushbench/report"
 )
 
 // FileName is the outcome's file inside a report directory.
@@ -247,16 +247,16 @@ var transportNames = map[string]string{
 }
 
 // WriteMarkdown writes the report's "Real browser" section. As a method
-// value it is a results.Reporter.
+// value it is a report.Reporter.
 func (o *Outcome) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
-	ms := func(v float64) string { return results.FormatNS(v * 1e6) }
+	ms := func(v float64) string { return report.FormatNS(v * 1e6) }
 
 	p("## Real browser\n\n")
 	d := o.Delivery
 	p("%s, headless and driven over the DevTools protocol, loaded a page pushbench served from the stream's own origin and consumed the stream with the browser's own EventSource, WebSocket and a fetch polling loop (pausing %s after an empty answer), all at once: %d events at %s events/s with %d-byte payloads. Latency is from each event's scheduled instant to the page handling it, on the machine's one clock.\n\n",
-		o.Browser, results.FormatInterval(d.PollIntervalS), d.Events, results.FormatSI(d.Rate), d.Payload)
+		o.Browser, report.FormatInterval(d.PollIntervalS), d.Events, report.FormatSI(d.Rate), d.Payload)
 	if d.Error != "" {
 		p("The delivery check failed: %s.\n\n", d.Error)
 	}
@@ -291,7 +291,7 @@ func (o *Outcome) WriteMarkdown(w io.Writer) error {
 		}
 		p("its `lastEventId` being %q, and the restarted server recorded %s. ", r.BrowserLastEventID, headers(r.ServerLastEventIDs))
 		if r.OK() {
-			p("Events 1–%d arrived exactly once and in order: nothing was lost across the restart, and the stream resumed %s after the server was back.\n\n", r.Last, results.FormatInterval(r.ResumeS))
+			p("Events 1–%d arrived exactly once and in order: nothing was lost across the restart, and the stream resumed %s after the server was back.\n\n", r.Last, report.FormatInterval(r.ResumeS))
 		} else {
 			p("**Failed:** events 1–%d: %d received, %d duplicates, %d out of order, %d missing, %d gaps.\n\n", r.Last, r.Received, r.Duplicates, r.OutOfOrder, r.Missing, r.Gaps)
 		}
@@ -302,7 +302,7 @@ func (o *Outcome) WriteMarkdown(w io.Writer) error {
 	p("|---|---|--:|--:|--:|--:|--:|---|\n")
 	for _, l := range o.Limit {
 		if l.Error != "" {
-			p("| %s | – | %d | – | – | – | %s | failed: %s |\n", l.Scheme, l.Opened, results.FormatInterval(l.WindowS), l.Error)
+			p("| %s | – | %d | – | – | – | %s | failed: %s |\n", l.Scheme, l.Opened, report.FormatInterval(l.WindowS), l.Error)
 			continue
 		}
 		firsts := make([]string, len(l.FirstEventMS))
@@ -313,7 +313,7 @@ func (o *Outcome) WriteMarkdown(w io.Writer) error {
 			}
 		}
 		p("| %s | %s | %d | %d | %d | %d (%d) | %s | %s |\n", l.Scheme, l.Protocol, l.Opened, l.Streaming, l.Stalled(),
-			l.Connections, l.PeakConnections, results.FormatInterval(l.WindowS), strings.Join(firsts, ", "))
+			l.Connections, l.PeakConnections, report.FormatInterval(l.WindowS), strings.Join(firsts, ", "))
 	}
 	for _, l := range o.Limit {
 		p("\n")

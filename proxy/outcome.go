@@ -9,7 +9,7 @@ import (
 	"github.com/pushbench/pushbench/contract"
 	"github.com/pushbench/pushbench/internal/jsonfile"
 	"github.com/pushbench/pushbench/loadgen"
-	"github.com/pushbench/pushbench/results"
+	"github.com/pushbench/pushbench/report"
 )
 
 // FileName is the outcome's file inside a report directory.
@@ -109,19 +109,19 @@ func Load(dir string) (*Outcome, error) {
 }
 
 // WriteMarkdown writes the report's "Reverse proxy" section. As a method
-// value it is a results.Reporter.
+// value it is a report.Reporter.
 func (o *Outcome) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
-	ns := func(v int64) string { return results.FormatNS(float64(v)) }
+	ns := func(v int64) string { return report.FormatNS(float64(v)) }
 	p("## Reverse proxy\n\n")
 	p("%s ran on loopback in front of the server, one process (`master_process off`, `worker_processes 1`), with a configuration pushbench generated (below). Each transport carried the same fan-out load directly and through nginx: %d clients, %s events/s of %d-byte payloads, %s warm-up then %s measured. Latency is from each event's scheduled instant to its arrival at a client. The TCP floor is %s.\n\n",
-		o.Nginx, o.Clients, results.FormatSI(o.Rate), o.Payload, results.FormatInterval(o.WarmupS), results.FormatInterval(o.MeasuredS), o.TCPFloor)
+		o.Nginx, o.Clients, report.FormatSI(o.Rate), o.Payload, report.FormatInterval(o.WarmupS), report.FormatInterval(o.MeasuredS), o.TCPFloor)
 	p("| transport | path | p50 | p99 | max | deliveries/s | delivered | verdict |\n")
 	p("|---|---|--:|--:|--:|--:|--:|---|\n")
 	row := func(tr, path string, f Figures) {
 		p("| %s | %s | %s | %s | %s | %s | %d of %d | %s |\n", tr, path, ns(f.P50NS), ns(f.P99NS), ns(f.MaxNS),
-			results.FormatSI(f.DeliveriesPerSec), f.Delivered, f.Expected, verdict(f))
+			report.FormatSI(f.DeliveriesPerSec), f.Delivered, f.Expected, verdict(f))
 	}
 	for _, ov := range o.Overhead {
 		row(string(ov.Transport), "direct", ov.Direct)
@@ -131,8 +131,8 @@ func (o *Outcome) WriteMarkdown(w io.Writer) error {
 	for _, ov := range o.Overhead {
 		d, x := ov.Direct, ov.Proxied
 		p("- %s: nginx adds %s at p50 and %s at p99 (%s and %s of direct); deliveries/s %s of direct.\n", ov.Transport,
-			delta(x.P50NS-d.P50NS), delta(x.P99NS-d.P99NS), results.FormatRatio(float64(x.P50NS), float64(d.P50NS)),
-			results.FormatRatio(float64(x.P99NS), float64(d.P99NS)), results.FormatRatio(x.DeliveriesPerSec, d.DeliveriesPerSec))
+			delta(x.P50NS-d.P50NS), delta(x.P99NS-d.P99NS), report.FormatRatio(float64(x.P50NS), float64(d.P50NS)),
+			report.FormatRatio(float64(x.P99NS), float64(d.P99NS)), report.FormatRatio(x.DeliveriesPerSec, d.DeliveriesPerSec))
 	}
 	p("\nA poll's latency is mostly its wait for the next poll (a %s interval on average half of it), so its difference direct vs nginx is within that noise.\n", pollInterval)
 	p("\nWebSocket needs `proxy_http_version 1.1` and the `Upgrade`/`Connection` headers passed on (they are hop-by-hop, so nginx drops them otherwise); with them every upgrade above succeeded through nginx.\n\n")
@@ -180,13 +180,13 @@ func verdict(f Figures) string {
 
 func delta(ns int64) string {
 	if ns < 0 {
-		return "−" + results.FormatNS(float64(-ns))
+		return "−" + report.FormatNS(float64(-ns))
 	}
-	return "+" + results.FormatNS(float64(ns))
+	return "+" + report.FormatNS(float64(ns))
 }
 
 // pollInterval is the polling clients' pause, loadgen's default.
-var pollInterval = results.FormatDuration(loadgen.DefaultPollInterval)
+var pollInterval = report.FormatDuration(loadgen.DefaultPollInterval)
 
 // perClient is each client's share of n deliveries.
 func perClient(n uint64, clients int) int {

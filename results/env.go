@@ -67,25 +67,6 @@ func CurrentEnv() Env {
 	return e
 }
 
-// Machine is a one-line description for plot captions and table titles:
-// "AMD EPYC, 2 cores, 3.8 GiB".
-func (e Env) Machine() string {
-	var parts []string
-	if e.CPU != "" {
-		parts = append(parts, e.CPU)
-	}
-	if e.Cores > 0 {
-		parts = append(parts, strconv.Itoa(e.Cores)+" cores")
-	}
-	if e.MemoryBytes > 0 {
-		parts = append(parts, FormatBytes(float64(e.MemoryBytes)))
-	}
-	if len(parts) == 0 {
-		return "unknown machine"
-	}
-	return strings.Join(parts, ", ")
-}
-
 // cpuModel reads the first processor's model name from /proc/cpuinfo.
 func cpuModel() string {
 	b, err := os.ReadFile("/proc/cpuinfo")

@@ -1,7 +1,6 @@
 package results
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/pushbench/pushbench/contract"
@@ -134,10 +133,6 @@ type ServerSample struct {
 	Accepted uint64 `json:"accepted"`
 }
 
-// broke says whether a run measured a recovery: it completed and some
-// client noticed a break.
-func (r FaultRun) broke() bool { return r.Error == "" && r.Recovery.Broken > 0 }
-
 // RecoveryNS is the run's time to recover, detect + reconnect + catch-up, as
 // the sum of the three p99s over clients: a bound on the slowest 1% of
 // clients, as each p99 may be another client's.
@@ -190,43 +185,4 @@ func (r FaultRun) Storm() Storm {
 		}
 	}
 	return s
-}
-
-// faultLength is how long the fault itself lasted after it began: the
-// server or network down, the partition or degradation; zero for a fault
-// that is over when it begins.
-func (r FaultRun) faultLength() time.Duration {
-	switch r.Fault {
-	case "crash", "graceful", "slowclose", "reset":
-		return r.Settings.Downtime
-	case "partition", "degrade":
-		return r.Settings.Length
-	}
-	return 0
-}
-
-// describe says what the run's fault did, with its settings.
-func (r FaultRun) describe() string {
-	c, d := r.Settings, FormatDuration
-	switch r.Fault {
-	case "crash":
-		return fmt.Sprintf("the server killed (SIGKILL) and restarted %s later on the same address and data", d(c.Downtime))
-	case "graceful":
-		return fmt.Sprintf("the server stopped (SIGTERM, graceful shutdown) and restarted %s later", d(c.Downtime))
-	case "slowclose":
-		return fmt.Sprintf("a graceful restart (%s down) while the network takes %s to pass on the server's close (Toxiproxy slow_close)", d(c.Downtime), d(c.SlowClose))
-	case "reset":
-		return fmt.Sprintf("every connection reset (RST) by the network, and new ones refused for %s, the server staying up", d(c.Downtime))
-	case "partition":
-		return fmt.Sprintf("no byte passing either way for %s and nothing closed (Toxiproxy timeout 0); healing closes the connections that went through it", d(c.Length))
-	case "degrade":
-		bw := "unlimited bandwidth"
-		if c.BandwidthKBs > 0 {
-			bw = fmt.Sprintf("%d KB/s per connection", c.BandwidthKBs)
-		}
-		return fmt.Sprintf("%s ± %s added latency and %s from the server for %s (Toxiproxy latency and bandwidth)", d(c.Latency), d(c.LatencyJitter), bw, d(c.Length))
-	case "storm":
-		return fmt.Sprintf("all %s connections reset at once and let back at once: a reconnection storm", FormatCount(uint64(max(r.Clients, 0))))
-	}
-	return ""
 }

@@ -1,20 +1,20 @@
+// Package results is the schema of results.json: what a benchmark session
+// measured, as plain values, how the shards of one run merge, and how a file
+// of an earlier schema is read. It is a leaf with no rendering in it because
+// both ends of a measurement import it: the load generator fills these types
+// as it runs and must not link a table or plot library to do so, and package
+// report derives everything a reader sees from them, so a report re-rendered
+// later, or elsewhere, from results.json alone says the same.
 package results
 
 import (
 	"errors"
-	"slices"
-	"strconv"
-	"strings"
 
 	"github.com/pushbench/pushbench/contract"
 )
 
 // FileName is the name of a report's data file inside its directory.
 const FileName = "results.json"
-
-// Floor is the transport every other is set beside: plain TCP lines, what
-// this machine can do at all.
-const Floor = contract.Floor
 
 // Sentinel errors.
 var (
@@ -98,52 +98,6 @@ type Settings struct {
 	Extra map[string]string `json:"extra,omitempty"`
 }
 
-// Setting is one named setting, ready to print.
-type Setting struct{ Name, Value string }
-
-// List returns the recorded settings in a fixed order: the fields first,
-// then Extra sorted by name.
-func (s Settings) List() []Setting {
-	var out []Setting
-	add := func(name, value string) {
-		if value != "" {
-			out = append(out, Setting{name, value})
-		}
-	}
-	secs := func(v float64) string {
-		if v == 0 {
-			return ""
-		}
-		return FormatNS(v * 1e9)
-	}
-	itoa := func(v int) string {
-		if v == 0 {
-			return ""
-		}
-		return strconv.Itoa(v)
-	}
-	add("warm-up", secs(s.WarmupS))
-	add("duration", secs(s.DurationS))
-	add("repetitions", itoa(s.Repetitions))
-	add("server CPUs", s.ServerCPUs)
-	add("loadgen CPUs", s.LoadgenCPUs)
-	add("heartbeat", secs(s.HeartbeatS))
-	add("max lag (events)", itoa(s.MaxLag))
-	add("history (events)", itoa(s.History))
-	add("SSE retry", s.SSERetry)
-	add("WebSocket backoff", s.WSBackoff)
-	add("poll interval", s.PollInterval)
-	keys := make([]string, 0, len(s.Extra))
-	for k := range s.Extra {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		add(k, s.Extra[k])
-	}
-	return out
-}
-
 // Scenario returns the description of the named scenario, or one holding
 // only the name when the report has none.
 func (r *Report) Scenario(name string) ScenarioInfo {
@@ -197,33 +151,4 @@ func (r *Report) RunsOf(scenario string) []Run {
 		}
 	}
 	return out
-}
-
-// slug turns a name into a file-name component: lower case letters, digits
-// and dashes.
-func slug(s string) string {
-	var b strings.Builder
-	dash := false
-	for _, c := range strings.ToLower(s) {
-		if c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' {
-			b.WriteRune(c)
-			dash = false
-		} else if !dash && b.Len() > 0 {
-			b.WriteByte('-')
-			dash = true
-		}
-	}
-	out := strings.TrimRight(b.String(), "-")
-	if out == "" {
-		return "run"
-	}
-	return out
-}
-
-// faultsOnly reports whether r holds fault runs and nothing else, as the
-// faults matrix writes: its report then leaves out the sections judged from
-// ordinary runs (the floor, the targets, the summary), which would only say
-// that nothing was measured.
-func (r *Report) faultsOnly() bool {
-	return len(r.Faults) > 0 && len(r.Runs) == 0 && len(r.Capacity) == 0
 }

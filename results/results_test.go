@@ -1,77 +1,105 @@
-package results
+package results_test
 
 import (
-	"bytes"
-	"flag"
+	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
+	"runtime"
+	"strings"
 	"testing"
 
 	"go.uber.org/goleak"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+	"github.com/pushbench/pushbench/results"
+)
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// golden compares got with testdata/name.golden, or rewrites it under
-// -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
+// references are the committed reports, kept as written: schema 1 files
+// among them.
+var references = []string{"reference", "reference-faults", "reference-scale"}
+
+// TestSaveLoad: every committed report survives a load, a save and a load
+// unchanged (a schema 1 file read, upgraded, and written as this version),
+// and a save leaves no temporary file behind.
+func TestSaveLoad(t *testing.T) {
+	for _, ref := range references {
+		want, err := results.Load(ref)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
+		dir := filepath.Join(t.TempDir(), "new")
+		if err := want.Save(dir); err != nil {
 			t.Fatal(err)
 		}
-		return
+		got, err := results.Load(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s changed in a save and load", ref)
+		}
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(entries) != 1 || entries[0].Name() != results.FileName {
+			t.Errorf("directory holds %v, want only %s (no temporary left)", entries, results.FileName)
+		}
 	}
-	want, err := os.ReadFile(path)
+}
+
+func TestLoadErrors(t *testing.T) {
+	if _, err := results.Load(t.TempDir()); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: %v, want ErrNotExist", err)
+	}
+	if _, err := results.Decode(strings.NewReader(`{"runs": []}`)); !errors.Is(err, results.ErrNoRuns) {
+		t.Errorf("empty report: %v, want ErrNoRuns", err)
+	}
+	if _, err := results.Decode(strings.NewReader(`{"runs": [`)); err == nil {
+		t.Error("truncated JSON: no error")
+	}
+	// A newer pushbench's fields do not stop an older one rendering.
+	r, err := results.Decode(strings.NewReader(`{"future": 1, "runs": [{"transport": "sse", "clients": 1, "future": true}]}`))
+	if err != nil || len(r.Runs) != 1 {
+		t.Errorf("unknown fields: %v", err)
+	}
+}
+
+func TestCurrentEnv(t *testing.T) {
+	e := results.CurrentEnv()
+	if e.Cores < 1 || e.GoVersion != runtime.Version() || e.StartedAt.IsZero() || !strings.Contains(e.OS, runtime.GOOS) {
+		t.Errorf("CurrentEnv() = %+v", e)
+	}
+	if runtime.GOOS == "linux" && (e.Kernel == "" || e.MemoryBytes == 0) {
+		t.Errorf("on Linux, kernel %q and memory %d should be known", e.Kernel, e.MemoryBytes)
+	}
+}
+
+// TestDecodeSchema1: a results.json written before the schema was versioned
+// kept a fault run's delivery account under other names and its latencies in
+// milliseconds; it reads into this version's types.
+func TestDecodeSchema1(t *testing.T) {
+	const v1 = `{"faults": [{"transport": "sse", "fault": "crash",
+		"delivery": {"expected": 10, "delivered": 9, "lost": 1, "gap_missed": 2},
+		"latency": {"n": 5, "p50_ms": 1.5, "p99_ms": 3, "max_ms": 4.25},
+		"recovery": {"broken": 2, "detect": {"n": 2, "p50_ms": 0.5, "p99_ms": 1, "max_ms": 1.25}}}]}`
+	r, err := results.Decode(strings.NewReader(v1))
 	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from %s (run go test -update if the change is intended):\n%s", name, path, got)
-	}
-}
-
-func render(t *testing.T, rep Reporter) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := rep(&buf); err != nil {
 		t.Fatal(err)
 	}
-	return buf.Bytes()
-}
-
-func TestGoldenRunsTable(t *testing.T) {
-	r := defaultFixture().report(t)
-	var buf bytes.Buffer
-	if err := WriteTable(&buf, r.RunsOf("fanout")[:4]); err != nil {
-		t.Fatal(err)
+	if r.Schema != results.SchemaVersion || len(r.Faults) != 1 {
+		t.Fatalf("schema %d, %d fault runs", r.Schema, len(r.Faults))
 	}
-	golden(t, "runs_table.txt", buf.Bytes())
-}
-
-func TestGoldenGroupsTable(t *testing.T) {
-	r := defaultFixture().report(t)
-	gs := Groups(r.RunsOf("fanout"))
-	golden(t, "groups_table.txt", render(t, NewGroupsTable(gs, Text)))
-	golden(t, "groups_table.md", render(t, NewGroupsTable(gs, Markdown)))
-}
-
-func TestGoldenTextReport(t *testing.T) {
-	golden(t, "report.txt", render(t, NewTextReport(defaultFixture().report(t))))
-}
-
-func TestGoldenMarkdownReport(t *testing.T) {
-	r := defaultFixture().report(t)
-	plots := []string{
-		"plots/fanout/latency-100-clients-10-per-s-64B.png",
-		"plots/poll-interval/polling-200-clients-10-per-s-64B.png",
-		"plots/elsewhere/other.png",
+	f := r.Faults[0]
+	if want := (results.Delivery{Expected: 10, Delivered: 9, Lost: 1, GapMissed: 2}); f.Delivery != want {
+		t.Errorf("delivery %+v, want %+v", f.Delivery, want)
 	}
-	golden(t, "report.md", render(t, NewMarkdownReport(r, plots)))
+	if want := (results.Latency{Count: 5, P50: 1_500_000, P99: 3_000_000, Max: 4_250_000}); f.LatencyNS != want {
+		t.Errorf("latency %+v, want %+v", f.LatencyNS, want)
+	}
+	if want := (results.Latency{Count: 2, P50: 500_000, P99: 1_000_000, Max: 1_250_000}); f.Recovery.Detect != want || f.Recovery.Broken != 2 {
+		t.Errorf("recovery %+v, want detect %+v and 2 broken", f.Recovery, want)
+	}
 }

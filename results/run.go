@@ -1,7 +1,3 @@
-// Package results is the schema of results.json: what a benchmark session
-// measured, as plain values, and how shards of one run merge. It renders
-// nothing (package report does) and runs nothing (package bench does), so
-// both the load generator and the renderers can import it.
 package results
 
 import (
@@ -84,6 +80,18 @@ type Run struct {
 	// merged from them, one entry per shard in index order.
 	Shard  *Shard  `json:"shard,omitempty"`
 	Shards []Shard `json:"shards,omitempty"`
+}
+
+// Idle is the traffic of connections held open with no event to send: SSE
+// heartbeats, WebSocket pings and pongs, empty polls, with their headers.
+type Idle struct {
+	// Seconds is how long the connections were held idle.
+	Seconds float64 `json:"seconds"`
+	// BytesIn and BytesOut are counted at the clients' sockets.
+	BytesIn  uint64 `json:"bytes_in"`
+	BytesOut uint64 `json:"bytes_out"`
+	// BytesPerSecPerConn is (in + out) / Seconds / clients.
+	BytesPerSecPerConn float64 `json:"bytes_per_s_per_conn"`
 }
 
 // Errors counts, by kind, the client connection attempts that failed and

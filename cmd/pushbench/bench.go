@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pushbench/pushbench/bench"
+	"github.com/pushbench/pushbench/report"
 	"github.com/pushbench/pushbench/results"
 	"github.com/pushbench/pushbench/scenarios"
 )
@@ -58,6 +59,6 @@ func benchCmd(ctx context.Context, args []string) error {
 	if err := render(dir, rep); err != nil {
 		return errors.Join(runErr, err)
 	}
-	fmt.Printf("\nwrote %s and %s\n", filepath.Join(dir, results.FileName), filepath.Join(dir, results.ReportName))
+	fmt.Printf("\nwrote %s and %s\n", filepath.Join(dir, results.FileName), filepath.Join(dir, report.ReportName))
 	return runErr
 }

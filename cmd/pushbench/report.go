@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/pushbench/pushbench/report"
 	"github.com/pushbench/pushbench/results"
 )
 
@@ -29,7 +30,7 @@ func reportCmd(_ context.Context, args []string) error {
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: pushbench report DIR\n       pushbench report --merge [--out OUT] DIR...\n\n"+
 			"Re-renders DIR/%s and DIR/%s/ from DIR/%s and prints the tables; with --merge, merges\n"+
-			"the shards' DIR/%s files into OUT first.\n", results.ReportName, results.PlotsDir, results.FileName, results.FileName)
+			"the shards' DIR/%s files into OUT first.\n", report.ReportName, report.PlotsDir, results.FileName, results.FileName)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -76,7 +77,7 @@ func reportCmd(_ context.Context, args []string) error {
 	if err := render(dir, r); err != nil {
 		return err
 	}
-	_, err := fmt.Printf("\nwrote %s\n", filepath.Join(dir, results.ReportName))
+	_, err := fmt.Printf("\nwrote %s\n", filepath.Join(dir, report.ReportName))
 	return err
 }
 
@@ -87,8 +88,8 @@ func render(dir string, r *results.Report) error {
 	if err != nil {
 		return err
 	}
-	if err := results.WriteDir(dir, r, secs...); err != nil {
+	if err := report.WriteDir(dir, r, secs...); err != nil {
 		return err
 	}
-	return results.NewTextReport(r)(os.Stdout)
+	return report.NewTextReport(r)(os.Stdout)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/pushbench/pushbench/bench"
 	"github.com/pushbench/pushbench/contract"
 	"github.com/pushbench/pushbench/loadgen"
+	"github.com/pushbench/pushbench/report"
 	"github.com/pushbench/pushbench/results"
 )
 
@@ -100,7 +101,7 @@ func runTo(ctx context.Context, args []string, w io.Writer) error {
 		// A run that failed before publishing has no figures: an empty
 		// table would only hide the error, which main prints.
 		if err == nil || run.EventsPublished > 0 {
-			if werr := results.WriteTable(w, []results.Run{run}); werr != nil && err == nil {
+			if werr := report.WriteTable(w, []results.Run{run}); werr != nil && err == nil {
 				err = werr
 			}
 		}

@@ -6,15 +6,15 @@ import (
 
 	"github.com/pushbench/pushbench/browser"
 	"github.com/pushbench/pushbench/proxy"
-	"github.com/pushbench/pushbench/results"
+	"github.com/pushbench/pushbench/report"
 )
 
 // sections are the report sections measured by their own subcommands and
 // stored beside results.json (browser.json, proxy.json): whichever a report
 // directory holds is rendered into its report.md. Fault runs are scenarios
 // of the matrix, so they are in results.json itself.
-func sections(dir string) ([]results.Reporter, error) {
-	var out []results.Reporter
+func sections(dir string) ([]report.Reporter, error) {
+	var out []report.Reporter
 	bo, err := browser.Load(dir)
 	switch {
 	case err == nil:

@@ -1,4 +1,4 @@
-package results
+package report
 
 import (
 	"math"
@@ -7,6 +7,7 @@ import (
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/pushbench/pushbench/contract"
+	"github.com/pushbench/pushbench/results"
 )
 
 // fixture describes the synthetic report the golden tests render. Every
@@ -41,7 +42,7 @@ var fixtureCost = map[string]struct {
 	"poll": {300, 20e6, 3 << 10, 30e6, 8 << 10},
 }
 
-var fixtureEnv = Env{
+var fixtureEnv = results.Env{
 	CPU: "Test CPU @ 2.00GHz", Cores: 2, MemoryBytes: 4 << 30, Kernel: "6.1.0-test",
 	OS: "Debian GNU/Linux 12 (bookworm) linux/amd64", GoVersion: "go1.26.8", Commit: "abc1234",
 	Hostname: "bench-host", StartedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
@@ -52,27 +53,27 @@ var fixtureEnv = Env{
 // clients, two repetitions, poll/sse/ws/tcp, one repetition with loss), a
 // polling-interval scenario (poll at 100 ms and 1 s beside sse, ws and tcp)
 // and a two-step saturation scenario.
-func (f fixture) report(tb testing.TB) *Report {
+func (f fixture) report(tb testing.TB) *results.Report {
 	tb.Helper()
-	r := &Report{
+	r := &results.Report{
 		Env:    fixtureEnv,
 		Matrix: "test",
-		Settings: Settings{
+		Settings: results.Settings{
 			WarmupS: 1, DurationS: 5, Repetitions: 2, ServerCPUs: "0", LoadgenCPUs: "1",
 			HeartbeatS: 15, SSERetry: "1s", WSBackoff: "100ms–5s exponential", PollInterval: "1s",
 			Extra: map[string]string{"GOMAXPROCS": "1 each"},
 		},
-		Scenarios: []ScenarioInfo{
+		Scenarios: []results.ScenarioInfo{
 			{Name: "fanout", Kind: "fan-out", Description: "one stream to many clients at 10 events/s"},
 			{Name: "poll-interval", Kind: contract.PollInterval, Description: "pollers at 100 ms and 1 s beside SSE and WebSocket"},
 			{Name: "saturation", Kind: contract.Saturation, Description: "the rate steps up until p99 exceeds 50 ms", P99BoundS: 0.05},
 		},
 		Notes: []string{"Synthetic numbers for the golden tests."},
-		Capacity: []Capacity{{
+		Capacity: []results.Capacity{{
 			Scenario: "poll-capacity", Target: "empty", Payload: 1024, Rate: 2000, DurationS: 3,
 			Requests: 6000, Throughput: 1998.5, Success: 1,
-			LatencyNS:   Latency{P50: 180_000, P90: 300_000, P99: 900_000, P999: 2_000_000, Max: 4_100_000, Count: 6000},
-			StatusCodes: map[string]int{"204": 6000}, Server: Process{CPUSeconds: 1.2},
+			LatencyNS:   results.Latency{P50: 180_000, P90: 300_000, P99: 900_000, P999: 2_000_000, Max: 4_100_000, Count: 6000},
+			StatusCodes: map[string]int{"204": 6000}, Server: results.Process{CPUSeconds: 1.2},
 		}},
 	}
 	for rep := range 2 {
@@ -106,7 +107,7 @@ func (f fixture) report(tb testing.TB) *Report {
 
 // run makes one synthetic run whose percentiles come from a real
 // histogram, so tables, plots and summary read the same figures.
-func (f fixture) run(tb testing.TB, scenario, tr string, clients int, rate, interval float64, rep int, lost uint64) Run {
+func (f fixture) run(tb testing.TB, scenario, tr string, clients int, rate, interval float64, rep int, lost uint64) results.Run {
 	tb.Helper()
 	const duration = 5.0
 	// Latency grows with clients and rate, and by 3% a repetition.
@@ -121,33 +122,33 @@ func (f fixture) run(tb testing.TB, scenario, tr string, clients int, rate, inte
 	if err := h.RecordValues(int64(base*10), 3); err != nil {
 		tb.Fatal(err)
 	}
-	enc, err := EncodeHistogram(h)
+	enc, err := results.EncodeHistogram(h)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	published := uint64(rate * duration)
 	expected := published * uint64(clients)
 	cost := fixtureCost[tr]
-	run := Run{
+	run := results.Run{
 		Scenario: scenario, Transport: contract.Transport(tr), Clients: clients, Rate: rate, Burst: 1, Payload: 64,
 		PollIntervalS: interval, DurationS: duration,
-		EventsPublished: published, Delivery: Delivery{Expected: expected, Delivered: expected - lost, Lost: lost},
-		LatencyNS:        LatencyOf(h),
+		EventsPublished: published, Delivery: results.Delivery{Expected: expected, Delivered: expected - lost, Lost: lost},
+		LatencyNS:        results.LatencyOf(h),
 		DeliveriesPerSec: float64(expected-lost) / (duration + 0.2 + 0.1*float64(rep)),
-		Connections: Connections{
+		Connections: results.Connections{
 			Attempted: uint64(clients), Established: uint64(clients), PeakConcurrent: int64(clients),
 			ConnectP50NS: 800_000, ConnectP99NS: 3_000_000,
 		},
-		Wire:      Wire{BytesPerEvent: cost.wire},
-		Server:    Process{CPUPer1kDeliveries: cost.cpu1k / 1e9, BytesPerConn: cost.conn, RSSBytes: 40 << 20},
-		Loadgen:   Process{CPUPer1kDeliveries: cost.lgCPU1k / 1e9, BytesPerConn: cost.lgConn, RSSBytes: 60 << 20},
+		Wire:      results.Wire{BytesPerEvent: cost.wire},
+		Server:    results.Process{CPUPer1kDeliveries: cost.cpu1k / 1e9, BytesPerConn: cost.conn, RSSBytes: 40 << 20},
+		Loadgen:   results.Process{CPUPer1kDeliveries: cost.lgCPU1k / 1e9, BytesPerConn: cost.lgConn, RSSBytes: 60 << 20},
 		Histogram: enc,
 	}
 	if tr == "poll" {
 		// Shorter intervals cost more per event: more requests, more empty.
 		reqs := float64(clients) / interval
 		empty := math.Exp(-rate * interval) // Poisson: no event in an interval
-		run.Polls = &Polls{
+		run.Polls = &results.Polls{
 			Requests: uint64(reqs * duration), RequestsPerSec: reqs,
 			Empty: uint64(reqs * duration * empty), EmptyShare: empty,
 		}

@@ -1,22 +1,24 @@
-package results
+package report
 
 import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/pushbench/pushbench/results"
 )
 
-func markdown(t *testing.T, r *Report) string {
+func markdown(t *testing.T, r *results.Report) string {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := WriteMarkdown(&buf, r, nil); err != nil {
+	if err := newMarkdownReport(r, nil)(&buf); err != nil {
 		t.Fatal(err)
 	}
 	return buf.String()
 }
 
 // summary returns the report's Summary section.
-func summary(t *testing.T, r *Report) string {
+func summary(t *testing.T, r *results.Report) string {
 	t.Helper()
 	md := markdown(t, r)
 	_, s, ok := strings.Cut(md, "## Summary\n")
@@ -122,7 +124,7 @@ func TestCorrectnessFollowsData(t *testing.T) {
 // no runs at all but capacity, renders and says what is missing.
 func TestMissingTransports(t *testing.T) {
 	r := defaultFixture().report(t)
-	var sse []Run
+	var sse []results.Run
 	for _, run := range r.Runs {
 		if run.Transport == "sse" {
 			sse = append(sse, run)
@@ -151,7 +153,7 @@ func TestMissingTransports(t *testing.T) {
 	if err := NewTextReport(r)(&buf); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := WritePlots(t.TempDir(), r); err != nil {
+	if _, err := writePlots(t.TempDir(), r); err != nil {
 		t.Fatal(err)
 	}
 }

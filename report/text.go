@@ -1,4 +1,4 @@
-package results
+package report
 
 import (
 	"bufio"
@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/pushbench/pushbench/contract"
+	"github.com/pushbench/pushbench/results"
 )
 
 // NewTextReport renders a report for a terminal: the machine, each
@@ -15,19 +16,19 @@ import (
 // generator beside the server, the correctness statement, the targets and
 // the summary, and each fault's verdict; what report.md says, without the
 // plots and the recovery tables.
-func NewTextReport(r *Report) Reporter {
+func NewTextReport(r *results.Report) Reporter {
 	return func(w io.Writer) error {
 		bw := bufio.NewWriter(w)
 		m := &errWriter{w: bw}
-		m.printf("pushbench on %s", r.Env.Machine())
+		m.printf("pushbench on %s", machine(r.Env))
 		if r.Env.Commit != "" {
 			m.printf(", commit %s", r.Env.Commit)
 		}
 		m.printf("\n")
-		m.table(NewClockReport(r, Text))
-		groups := Groups(r.Runs)
+		m.table(newClockReport(r, styleText))
+		groups := groupRuns(r.Runs)
 		for _, name := range r.ScenarioNames() {
-			var gs []Group
+			var gs []group
 			for _, g := range groups {
 				if g.Config.Scenario == name {
 					gs = append(gs, g)
@@ -38,36 +39,36 @@ func NewTextReport(r *Report) Reporter {
 				continue
 			}
 			m.printf("\n%s\n", heading(scenarioTitle(name)))
-			m.table(NewGroupsTable(gs, Text))
+			m.table(newGroupsTable(gs, styleText))
 			if r.Scenario(name).Kind == contract.Scale {
-				m.table(NewScaleReport(r, name, DefaultScaleTargets, Text))
+				m.table(newScaleReport(r, name, defaultScaleTargets, styleText))
 			}
-			m.table(NewCapacityTable(cs, Text))
+			m.table(newCapacityTable(cs, styleText))
 		}
 		if rows, _ := floorRows(groups); len(rows) > 0 {
-			m.printf("\n%s\n", heading("against the "+string(Floor)+" floor"))
-			m.table(NewFloorTable(groups, Text))
+			m.printf("\n%s\n", heading("against the "+string(contract.Floor)+" floor"))
+			m.table(newFloorTable(groups, styleText))
 		}
 		if len(pollingPoints(groups)) > 0 {
 			m.printf("\n%s\n", heading("polling trade-off"))
-			m.table(NewPollingTable(groups, Text))
+			m.table(newPollingTable(groups, styleText))
 		}
 		if recordsLoadgen(groups) {
 			m.printf("\n%s\n", heading("load generator"))
-			m.table(NewLoadgenTable(groups, Text))
+			m.table(newLoadgenTable(groups, styleText))
 			for i, f := range loadgenFacts(groups) {
 				if i > 0 {
 					f = "  - " + f
 				}
 				m.printf("%s\n", f)
 			}
-			if slices.ContainsFunc(groups, func(g Group) bool { return polling(g.Config) }) {
+			if slices.ContainsFunc(groups, func(g group) bool { return polling(g.Config) }) {
 				m.printf("%s\n", pollingCPUNote)
 			}
 		}
 		if len(r.Faults) > 0 {
 			m.printf("\n%s\n", heading("recovery"))
-			for _, name := range r.faultScenarios() {
+			for _, name := range faultScenarios(r) {
 				for _, g := range faultGroups(r.Faults, name) {
 					m.printf("%s / %s: %s\n", name, g.fault, strings.ReplaceAll(g.summary(), "**", ""))
 				}
@@ -75,19 +76,19 @@ func NewTextReport(r *Report) Reporter {
 		}
 		m.printf("\n%s\n", heading("correctness"))
 		lines := faultCorrectness(r.Faults)
-		if !r.faultsOnly() {
+		if !faultsOnly(r) {
 			lines = append(correctness(r.Runs), lines...)
 		}
 		for _, l := range lines {
 			m.printf("%s\n", l)
 		}
-		if !r.faultsOnly() { // the recovery lines are the summary
-			if vs := Evaluate(r, Targets); len(vs) > 0 {
+		if !faultsOnly(r) { // the recovery lines are the summary
+			if vs := evaluate(r, projectTargets); len(vs) > 0 {
 				m.printf("\n%s\n", heading("targets"))
-				for _, t := range Targets {
+				for _, t := range projectTargets {
 					m.printf("%s: %s\n", t.Name, t.Description)
 				}
-				m.table(NewTargetsTable(vs, Text))
+				m.table(newTargetsTable(vs, styleText))
 				m.printf("%s.\n", targetTally(vs))
 			}
 			m.printf("\n%s\n", heading("summary"))

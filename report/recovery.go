@@ -1,4 +1,4 @@
-package results
+package report
 
 import (
 	"cmp"
@@ -6,16 +6,18 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/pushbench/pushbench/contract"
+	"github.com/pushbench/pushbench/results"
 )
 
 // faultScenarios returns the scenarios with fault runs: those in
 // r.Scenarios first, in that order, then any other in order of first run.
-func (r *Report) faultScenarios() []string {
+func faultScenarios(r *results.Report) []string {
 	var names []string
 	for _, s := range r.Scenarios {
-		if slices.ContainsFunc(r.Faults, func(f FaultRun) bool { return f.Scenario == s.Name }) {
+		if slices.ContainsFunc(r.Faults, func(f results.FaultRun) bool { return f.Scenario == s.Name }) {
 			names = append(names, s.Name)
 		}
 	}
@@ -32,11 +34,11 @@ func (r *Report) faultScenarios() []string {
 type faultGroup struct {
 	scenario string
 	fault    contract.Fault
-	runs     []FaultRun
+	runs     []results.FaultRun
 }
 
 // faultGroups splits the runs of scenario by fault, in order of first run.
-func faultGroups(all []FaultRun, scenario string) []faultGroup {
+func faultGroups(all []results.FaultRun, scenario string) []faultGroup {
 	var out []faultGroup
 	for _, r := range all {
 		if r.Scenario != scenario {
@@ -55,7 +57,7 @@ func faultGroups(all []FaultRun, scenario string) []faultGroup {
 // jitters reports whether the group's runs differ in jitter policy: then
 // each row names its policy.
 func (g faultGroup) jitters() bool {
-	return slices.ContainsFunc(g.runs, func(r FaultRun) bool { return r.Jitter != g.runs[0].Jitter })
+	return slices.ContainsFunc(g.runs, func(r results.FaultRun) bool { return r.Jitter != g.runs[0].Jitter })
 }
 
 // plotStem is the group's timeline, relative to the report directory,
@@ -66,7 +68,7 @@ func (g faultGroup) plotStem() string {
 
 // rowName names a run in its group's table and verdict: the transport, and
 // its jitter policy where the group compares policies.
-func rowName(r FaultRun, jitters bool) string {
+func rowName(r results.FaultRun, jitters bool) string {
 	n := transportName(r.Transport)
 	if !jitters || r.Transport == "poll" { // polling has no reconnect policy to jitter
 		return n
@@ -80,16 +82,16 @@ func rowName(r FaultRun, jitters bool) string {
 // recovery writes the report's "Recovery" section from r.Faults: per fault
 // scenario the load and the clients' policies, then per fault a table by
 // transport, a verdict computed from the data naming the fastest to detect
-// and to recover and any loss, and the fault's timeline when WritePlots drew
+// and to recover and any loss, and the fault's timeline when writePlots drew
 // it.
-func (m *errWriter) recovery(r *Report, plots []string, used map[string]bool) {
+func (m *errWriter) recovery(r *results.Report, plots []string, used map[string]bool) {
 	if len(r.Faults) == 0 {
 		return
 	}
 	m.printf("## Recovery\n\n")
 	m.printf("Each fault scenario ran every transport's clients through a Toxiproxy proxy, in the load generator's process on loopback, to a fresh `pushbench serve --data` server process: a restarted server resumes its history and schedule from its write-ahead log, as a production server would, and events due while it was down are published on restart with their original times, so their latency includes the outage. ")
 	m.printf("Times are over the clients that noticed a break: *detect* from the fault to the client noticing (an error, a reset, the end of the stream, or its read timeout); *reconnect* from noticing to the connection that delivered; *catch-up* from that connection to having every event published before it (which includes waiting for the next event). *Replayed* is events resent from the client's cursor after reconnecting, *attempts* the connections (polling: requests) from noticing to reconnecting, *failed* those that did not deliver (refused dials, failed handshakes, connections that died silent). *Lost* and *duplicated* are exact, from every client's account of every event.\n\n")
-	for _, name := range r.faultScenarios() {
+	for _, name := range faultScenarios(r) {
 		groups := faultGroups(r.Faults, name)
 		info := r.Scenario(name)
 		first := groups[0].runs[0]
@@ -99,7 +101,7 @@ func (m *errWriter) recovery(r *Report, plots []string, used map[string]bool) {
 		}
 		c := first.Settings
 		m.printf("%s clients per run streamed %s events/s of %d-byte payloads for %s, met the fault, had to catch up, then streamed %s more.\n\n",
-			FormatCount(uint64(max(first.Clients, 0))), FormatSI(first.Rate), first.Payload, FormatDuration(c.Before), FormatDuration(c.After))
+			formatCount(uint64(max(first.Clients, 0))), FormatSI(first.Rate), first.Payload, FormatDuration(c.Before), FormatDuration(c.After))
 		m.policies(r.Faults, name)
 		for _, g := range groups {
 			m.faultGroup(g, plots, used)
@@ -108,8 +110,8 @@ func (m *errWriter) recovery(r *Report, plots []string, used map[string]bool) {
 }
 
 // policies states the clients' reconnection policies of scenario's runs.
-func (m *errWriter) policies(all []FaultRun, scenario string) {
-	var c FaultSettings
+func (m *errWriter) policies(all []results.FaultRun, scenario string) {
+	var c results.FaultSettings
 	var full, none, sseFull, sseNone bool // backoff jitter; SSE's retry jitter
 	for _, r := range all {
 		if r.Scenario == scenario {
@@ -143,10 +145,10 @@ func (m *errWriter) policies(all []FaultRun, scenario string) {
 // faultGroup writes one fault's table, verdict, notes and timeline.
 func (m *errWriter) faultGroup(g faultGroup, plots []string, used map[string]bool) {
 	m.printf("#### %s\n\n", g.fault)
-	if desc := g.runs[0].describe(); desc != "" {
-		m.printf("%s clients per run; %s.\n\n", FormatCount(uint64(max(g.runs[0].Clients, 0))), desc)
+	if desc := describeFault(g.runs[0]); desc != "" {
+		m.printf("%s clients per run; %s.\n\n", formatCount(uint64(max(g.runs[0].Clients, 0))), desc)
 	}
-	if slices.ContainsFunc(g.runs, FaultRun.broke) {
+	if slices.ContainsFunc(g.runs, measuredRecovery) {
 		m.recoveryTable(g)
 	} else {
 		m.latencyTable(g)
@@ -179,7 +181,7 @@ func (m *errWriter) faultGroup(g faultGroup, plots []string, used map[string]boo
 func (m *errWriter) recoveryTable(g faultGroup) {
 	storm := g.fault == "storm"
 	ms := func(v int64) string { return FormatNS(float64(v)) }
-	n := FormatCount
+	n := formatCount
 	m.printf("| transport | recovered | detect p50 | p99 | max | reconnect p50 | p99 | max | catch-up p50 | p99 | max | replayed | lost | duplicated | attempts | failed |")
 	sep := "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
 	if storm {
@@ -209,12 +211,12 @@ func (m *errWriter) recoveryTable(g faultGroup) {
 			if s.PeakAcceptsPerSec > 0 {
 				acc = FormatSI(s.PeakAcceptsPerSec)
 			}
-			m.printf(" %s | %s |", acc, FormatPercent(s.PeakCPU))
+			m.printf(" %s | %s |", acc, formatPercent(s.PeakCPU))
 		}
 		m.printf("\n")
 	}
 	if storm {
-		m.printf("\nPeaks are over %s windows of the server's samples from the last one before the fault on; CPU in shares of one core; – : the server's /stats did not answer over any whole window.\n", FormatDuration(StormWindow))
+		m.printf("\nPeaks are over %s windows of the server's samples from the last one before the fault on; CPU in shares of one core; – : the server's /stats did not answer over any whole window.\n", FormatDuration(results.StormWindow))
 	}
 }
 
@@ -232,7 +234,7 @@ func (m *errWriter) latencyTable(g faultGroup) {
 		}
 		m.printf("| %s | %d | %s | %s | %s | %s of %s | %s | %s |\n", name, r.Recovery.Broken,
 			ms(r.LatencyNS.P50), ms(r.LatencyNS.P99), ms(r.LatencyNS.Max),
-			FormatCount(r.Delivery.Delivered), FormatCount(r.Delivery.Expected),
+			formatCount(r.Delivery.Delivered), formatCount(r.Delivery.Expected),
 			lossCell(r.Delivery.Lost), lossCell(r.Delivery.Duplicates))
 	}
 	m.printf("\nLatency is from each event's scheduled time to its arrival, over the whole run, the fault included.\n")
@@ -243,7 +245,7 @@ func lossCell(v uint64) string {
 	if v == 0 {
 		return "0"
 	}
-	return "**" + FormatCount(v) + "**"
+	return "**" + formatCount(v) + "**"
 }
 
 // summary is the fault's verdict, from its data: which run detected the
@@ -252,7 +254,7 @@ func lossCell(v uint64) string {
 // broke nothing the lowest p99 latency; then any loss, duplication or
 // client that did not recover.
 func (g faultGroup) summary() string {
-	var ok []FaultRun
+	var ok []results.FaultRun
 	for _, r := range g.runs {
 		if r.Error == "" {
 			ok = append(ok, r)
@@ -264,17 +266,17 @@ func (g faultGroup) summary() string {
 	j := g.jitters()
 	var s string
 	ns := func(v float64) string { return FormatNS(v) }
-	if slices.ContainsFunc(ok, FaultRun.broke) {
-		var broke []FaultRun
+	if slices.ContainsFunc(ok, measuredRecovery) {
+		var broke []results.FaultRun
 		for _, r := range ok {
-			if r.broke() {
+			if measuredRecovery(r) {
 				broke = append(broke, r)
 			}
 		}
-		s = capitalize(ranking(broke, j, "detected the break first", "p99", func(r FaultRun) float64 { return float64(r.Recovery.Detect.P99) }, ns)+"; "+
-			ranking(broke, j, "recovered first", "detect + reconnect + catch-up p99s:", func(r FaultRun) float64 { return float64(r.RecoveryNS()) }, ns)) + "."
+		s = capitalize(ranking(broke, j, "detected the break first", "p99", func(r results.FaultRun) float64 { return float64(r.Recovery.Detect.P99) }, ns)+"; "+
+			ranking(broke, j, "recovered first", "detect + reconnect + catch-up p99s:", func(r results.FaultRun) float64 { return float64(r.RecoveryNS()) }, ns)) + "."
 	} else {
-		s = "No client noticed a break; " + ranking(ok, j, "kept the lowest latency", "p99", func(r FaultRun) float64 { return float64(r.LatencyNS.P99) }, ns) + "."
+		s = "No client noticed a break; " + ranking(ok, j, "kept the lowest latency", "p99", func(r results.FaultRun) float64 { return float64(r.LatencyNS.P99) }, ns) + "."
 	}
 	var bad []string
 	for _, r := range ok {
@@ -304,9 +306,9 @@ func (g faultGroup) summary() string {
 // ranking names the run with the lowest value and how many times as long
 // the next and the slowest took: "TCP floor detected the break first (p99
 // 2.16ms), SSE took 1.12× as long and polling 463× as long".
-func ranking(runs []FaultRun, jitters bool, what, label string, value func(FaultRun) float64, format func(float64) string) string {
+func ranking(runs []results.FaultRun, jitters bool, what, label string, value func(results.FaultRun) float64, format func(float64) string) string {
 	sorted := slices.Clone(runs)
-	slices.SortStableFunc(sorted, func(a, b FaultRun) int { return cmp.Compare(value(a), value(b)) })
+	slices.SortStableFunc(sorted, func(a, b results.FaultRun) int { return cmp.Compare(value(a), value(b)) })
 	best := sorted[0]
 	s := fmt.Sprintf("%s %s (%s %s)", rowName(best, jitters), what, label, format(value(best)))
 	if len(sorted) > 1 {
@@ -334,7 +336,7 @@ func plural(n uint64, what string) string {
 	if n == 1 {
 		return "1 " + what
 	}
-	return FormatCount(n) + " " + what + "s"
+	return formatCount(n) + " " + what + "s"
 }
 
 func capitalize(s string) string {
@@ -347,11 +349,11 @@ func capitalize(s string) string {
 // faultCorrectness is the correctness statement's line for the fault runs:
 // every client of every completed run got every event exactly once and in
 // order, or which runs did not.
-func faultCorrectness(runs []FaultRun) []string {
+func faultCorrectness(runs []results.FaultRun) []string {
 	if len(runs) == 0 {
 		return nil
 	}
-	var t Delivery
+	var t results.Delivery
 	var bad []string
 	done := 0
 	for _, r := range runs {
@@ -364,13 +366,13 @@ func faultCorrectness(runs []FaultRun) []string {
 		t.Delivered += d.Delivered
 		if !d.Exact() {
 			bad = append(bad, fmt.Sprintf("%s %s %s: %s lost, %s duplicated, %s reordered", r.Scenario, r.Fault, rowName(r, r.Jitter == contract.NoJitter),
-				FormatCount(d.Lost), FormatCount(d.Duplicates), FormatCount(d.Reordered)))
+				formatCount(d.Lost), formatCount(d.Duplicates), formatCount(d.Reordered)))
 		}
 	}
 	out := []string{}
 	if len(bad) == 0 {
 		out = append(out, fmt.Sprintf("Under faults, every client of all %d completed fault runs got every event exactly once and in order: %s of %s expected deliveries.",
-			done, FormatCount(t.Delivered), FormatCount(t.Expected)))
+			done, formatCount(t.Delivered), formatCount(t.Expected)))
 	} else {
 		out = append(out, fmt.Sprintf("Under faults, %d of %d completed runs broke the guarantee:", len(bad), done))
 		out = append(out, bad...)
@@ -383,10 +385,10 @@ func faultCorrectness(runs []FaultRun) []string {
 
 // transportNames are the transports as the Recovery section names them.
 var transportNames = map[contract.Transport]string{
-	"poll": "polling",
-	"sse":  "SSE",
-	"ws":   "WebSocket",
-	Floor:  "TCP floor",
+	"poll":         "polling",
+	"sse":          "SSE",
+	"ws":           "WebSocket",
+	contract.Floor: "TCP floor",
 }
 
 func transportName(t contract.Transport) string {
@@ -394,4 +396,47 @@ func transportName(t contract.Transport) string {
 		return n
 	}
 	return string(t)
+}
+
+// measuredRecovery says whether a run measured a recovery: it completed
+// and some client noticed a break.
+func measuredRecovery(r results.FaultRun) bool { return r.Error == "" && r.Recovery.Broken > 0 }
+
+// faultLength is how long the fault itself lasted after it began: the
+// server or network down, the partition or degradation; zero for a fault
+// that is over when it begins.
+func faultLength(r results.FaultRun) time.Duration {
+	switch r.Fault {
+	case "crash", "graceful", "slowclose", "reset":
+		return r.Settings.Downtime
+	case "partition", "degrade":
+		return r.Settings.Length
+	}
+	return 0
+}
+
+// describeFault says what the run's fault did, with its settings.
+func describeFault(r results.FaultRun) string {
+	c, d := r.Settings, FormatDuration
+	switch r.Fault {
+	case "crash":
+		return fmt.Sprintf("the server killed (SIGKILL) and restarted %s later on the same address and data", d(c.Downtime))
+	case "graceful":
+		return fmt.Sprintf("the server stopped (SIGTERM, graceful shutdown) and restarted %s later", d(c.Downtime))
+	case "slowclose":
+		return fmt.Sprintf("a graceful restart (%s down) while the network takes %s to pass on the server's close (Toxiproxy slow_close)", d(c.Downtime), d(c.SlowClose))
+	case "reset":
+		return fmt.Sprintf("every connection reset (RST) by the network, and new ones refused for %s, the server staying up", d(c.Downtime))
+	case "partition":
+		return fmt.Sprintf("no byte passing either way for %s and nothing closed (Toxiproxy timeout 0); healing closes the connections that went through it", d(c.Length))
+	case "degrade":
+		bw := "unlimited bandwidth"
+		if c.BandwidthKBs > 0 {
+			bw = fmt.Sprintf("%d KB/s per connection", c.BandwidthKBs)
+		}
+		return fmt.Sprintf("%s ± %s added latency and %s from the server for %s (Toxiproxy latency and bandwidth)", d(c.Latency), d(c.LatencyJitter), bw, d(c.Length))
+	case "storm":
+		return fmt.Sprintf("all %s connections reset at once and let back at once: a reconnection storm", formatCount(uint64(max(r.Clients, 0))))
+	}
+	return ""
 }

@@ -1,4 +1,4 @@
-package results
+package report
 
 import (
 	"cmp"
@@ -6,13 +6,14 @@ import (
 	"slices"
 
 	"github.com/pushbench/pushbench/contract"
+	"github.com/pushbench/pushbench/results"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 )
 
-// Config is what a run measured, apart from chance: runs with equal Configs
+// config is what a run measured, apart from chance: runs with equal configs
 // are repetitions of one another.
-type Config struct {
+type config struct {
 	Scenario  string
 	Transport contract.Transport
 	// Impl is the server implementation; empty when the run did not name
@@ -26,9 +27,9 @@ type Config struct {
 	PollIntervalS float64
 }
 
-// Config returns the run's configuration.
-func (r *Run) Config() Config {
-	return Config{
+// configOf returns the run's configuration.
+func configOf(r *results.Run) config {
+	return config{
 		Scenario: r.Scenario, Transport: r.Transport, Impl: r.Impl, Clients: r.Clients,
 		Rate: r.Rate, Burst: max(r.Burst, 1), Payload: r.Payload,
 		PollIntervalS: r.PollIntervalS,
@@ -37,14 +38,14 @@ func (r *Run) Config() Config {
 
 // Point is c without its transport: one point of a scenario, where every
 // transport, the floor included, faces the same load.
-func (c Config) Point() Config {
+func (c config) Point() config {
 	c.Transport, c.Impl, c.PollIntervalS = "", "", 0
 	return c
 }
 
 // Name is TRANSPORT/IMPL ("ws/gws"), or the transport alone when the run
 // named no implementation.
-func (c Config) Name() string {
+func (c config) Name() string {
 	if c.Impl == "" {
 		return string(c.Transport)
 	}
@@ -53,7 +54,7 @@ func (c Config) Name() string {
 
 // Label names the configuration as tables show it: "sse", "ws/gws", or
 // "poll 500ms" for a polling run.
-func (c Config) Label() string {
+func (c config) Label() string {
 	if c.PollIntervalS > 0 {
 		return c.Name() + " " + FormatInterval(c.PollIntervalS)
 	}
@@ -62,16 +63,16 @@ func (c Config) Label() string {
 
 // Load describes the load: "1000 clients, 10/s, 64 B" (and "×4 burst" when
 // events come in bursts).
-func (c Config) Load() string {
-	s := fmt.Sprintf("%s clients, %s, %s", FormatCount(uint64(max(c.Clients, 0))), FormatRate(c.Rate), FormatBytes(float64(c.Payload)))
+func (c config) Load() string {
+	s := fmt.Sprintf("%s clients, %s, %s", formatCount(uint64(max(c.Clients, 0))), formatRate(c.Rate), formatBytes(float64(c.Payload)))
 	if c.Burst > 1 {
 		s += fmt.Sprintf(", bursts of %d", c.Burst)
 	}
 	return s
 }
 
-// Spread is one figure over a configuration's repetitions.
-type Spread struct {
+// spread is one figure over a configuration's repetitions.
+type spread struct {
 	Min, Median, Max float64
 	// N is the number of repetitions.
 	N int
@@ -79,51 +80,51 @@ type Spread struct {
 
 // spreadOf returns the spread of vs. Median is the lower middle value for an
 // even count, so it is always a measured value, never an average of two.
-func spreadOf(vs []float64) Spread {
+func spreadOf(vs []float64) spread {
 	if len(vs) == 0 {
-		return Spread{}
+		return spread{}
 	}
 	s := slices.Clone(vs)
 	slices.Sort(s)
-	return Spread{Min: s[0], Median: s[(len(s)-1)/2], Max: s[len(s)-1], N: len(s)}
+	return spread{Min: s[0], Median: s[(len(s)-1)/2], Max: s[len(s)-1], N: len(s)}
 }
 
 // Varies reports whether the repetitions disagree.
-func (s Spread) Varies() bool { return s.N > 1 && s.Min != s.Max }
+func (s spread) Varies() bool { return s.N > 1 && s.Min != s.Max }
 
-// Group is every repetition of one configuration. Reports show a group's
+// group is every repetition of one configuration. Reports show a group's
 // median run with the spread of its key figures, never the best of N: the
 // best run is the one where the machine's noise happened to help.
-type Group struct {
-	Config Config
+type group struct {
+	Config config
 	// Runs are the repetitions in the order they ran.
-	Runs []Run
+	Runs []results.Run
 	// Median is the run with the median p99 (the lower middle one for an
 	// even count). Tables show its figures.
-	Median Run
+	Median results.Run
 	// P50 and P99 (ns) and DeliveriesPerSec over the repetitions.
-	P50, P99, DeliveriesPerSec Spread
+	P50, P99, DeliveriesPerSec spread
 }
 
-// Groups gathers runs into configurations. Groups come in scenario order
+// groupRuns gathers runs into configurations. Groups come in scenario order
 // (of first appearance), then by clients, payload, burst and rate, then by
 // transport (poll, sse, ws, tcp, then any other by name) and polling
 // interval, so that every transport at one point of a scenario sits
 // together.
-func Groups(runs []Run) []Group {
+func groupRuns(runs []results.Run) []group {
 	scenarioOrder := map[string]int{}
-	index := map[Config]int{}
-	var groups []Group
+	index := map[config]int{}
+	var groups []group
 	for _, r := range runs {
 		if _, ok := scenarioOrder[r.Scenario]; !ok {
 			scenarioOrder[r.Scenario] = len(scenarioOrder)
 		}
-		c := r.Config()
+		c := configOf(&r)
 		i, ok := index[c]
 		if !ok {
 			i = len(groups)
 			index[c] = i
-			groups = append(groups, Group{Config: c})
+			groups = append(groups, group{Config: c})
 		}
 		groups[i].Runs = append(groups[i].Runs, r)
 	}
@@ -137,10 +138,10 @@ func Groups(runs []Run) []Group {
 		}
 		g.P50, g.P99, g.DeliveriesPerSec = spreadOf(p50), spreadOf(p99), spreadOf(dps)
 		byP99 := slices.Clone(g.Runs)
-		slices.SortStableFunc(byP99, func(a, b Run) int { return cmp.Compare(a.LatencyNS.P99, b.LatencyNS.P99) })
+		slices.SortStableFunc(byP99, func(a, b results.Run) int { return cmp.Compare(a.LatencyNS.P99, b.LatencyNS.P99) })
 		g.Median = byP99[(len(byP99)-1)/2]
 	}
-	slices.SortStableFunc(groups, func(a, b Group) int {
+	slices.SortStableFunc(groups, func(a, b group) int {
 		x, y := a.Config, b.Config
 		return cmp.Or(
 			cmp.Compare(scenarioOrder[x.Scenario], scenarioOrder[y.Scenario]),
@@ -159,8 +160,8 @@ func Groups(runs []Run) []Group {
 // Totals sums the delivery accounting over every repetition. Tables show
 // these sums beside the median run's figures: one repetition's loss must
 // not hide behind another's clean median.
-func (g *Group) Totals() Run {
-	var t Run
+func (g *group) Totals() results.Run {
+	var t results.Run
 	for _, r := range g.Runs {
 		t.EventsPublished += r.EventsPublished
 		t.Delivery = t.Delivery.Add(r.Delivery)
@@ -176,7 +177,7 @@ func (g *Group) Totals() Run {
 // Latency merges the histograms of every repetition: the exact distribution
 // of all their deliveries. It returns nil and no error when no run has a
 // histogram.
-func (g *Group) Latency() (*hdrhistogram.Histogram, error) {
+func (g *group) Latency() (*hdrhistogram.Histogram, error) {
 	var merged *hdrhistogram.Histogram
 	for i := range g.Runs {
 		if g.Runs[i].Histogram == "" {
@@ -197,10 +198,10 @@ func (g *Group) Latency() (*hdrhistogram.Histogram, error) {
 	return merged, nil
 }
 
-// points splits groups (as Groups orders them) into runs of equal Point:
+// points splits groups (as groupRuns orders them) into runs of equal Point:
 // every transport at one point of a scenario.
-func points(groups []Group) [][]Group {
-	var out [][]Group
+func points(groups []group) [][]group {
+	var out [][]group
 	for i, g := range groups {
 		if i == 0 || g.Config.Point() != groups[i-1].Config.Point() {
 			out = append(out, nil)
@@ -212,4 +213,4 @@ func points(groups []Group) [][]Group {
 
 // bad reports whether a run broke the delivery guarantee: an event lost,
 // duplicated, reordered or garbled.
-func bad(r *Run) bool { return r.Lost+r.Duplicates+r.Reordered+r.Malformed > 0 }
+func bad(r *results.Run) bool { return r.Lost+r.Duplicates+r.Reordered+r.Malformed > 0 }

@@ -1,4 +1,4 @@
-package results
+package report
 
 import (
 	"fmt"
@@ -8,27 +8,23 @@ import (
 	"github.com/olekukonko/tablewriter"
 	"github.com/olekukonko/tablewriter/renderer"
 	"github.com/olekukonko/tablewriter/tw"
+
+	"github.com/pushbench/pushbench/contract"
+	"github.com/pushbench/pushbench/results"
 )
 
-// Reporter renders something to w. Every table, the report and the text
-// summary are Reporters, so a new output format is one function.
-type Reporter func(w io.Writer) error
-
-// Report renders to w.
-func (r Reporter) Report(w io.Writer) error { return r(w) }
-
-// Style is how a table is drawn.
-type Style int
+// style is how a table is drawn.
+type style int
 
 const (
-	// Text draws box-drawing tables for a terminal.
-	Text Style = iota
-	// Markdown draws GitHub-flavoured Markdown tables.
-	Markdown
+	// styleText draws box-drawing tables for a terminal.
+	styleText style = iota
+	// styleMarkdown draws GitHub-flavoured Markdown tables.
+	styleMarkdown
 )
 
 // WriteTable writes the terminal table of runs, one row per run.
-func WriteTable(w io.Writer, runs []Run) error { return NewRunsTable(runs, Text)(w) }
+func WriteTable(w io.Writer, runs []results.Run) error { return newRunsTable(runs, styleText)(w) }
 
 // column is one column of a table: a header and how to align it.
 type column struct {
@@ -49,7 +45,7 @@ func (t *table) add(cells ...string) { t.rows = append(t.rows, cells) }
 
 // render draws t; it draws nothing for a table without rows, so callers
 // need not check for absent data.
-func (t *table) render(w io.Writer, s Style) error {
+func (t *table) render(w io.Writer, s style) error {
 	if len(t.rows) == 0 {
 		return nil
 	}
@@ -61,7 +57,7 @@ func (t *table) render(w io.Writer, s Style) error {
 	}
 	var r tw.Renderer
 	switch s {
-	case Markdown:
+	case styleMarkdown:
 		r = renderer.NewMarkdown()
 	default:
 		r = renderer.NewBlueprint(tw.Rendition{Symbols: tw.NewSymbols(tw.StyleLight)})
@@ -75,7 +71,7 @@ func (t *table) render(w io.Writer, s Style) error {
 		tablewriter.WithRowAutoWrap(tw.WrapNone),
 		tablewriter.WithAlignment(aligns),
 	)
-	if s == Markdown {
+	if s == styleMarkdown {
 		for i := range heads {
 			heads[i] = mdCell(heads[i].(string))
 		}
@@ -84,7 +80,7 @@ func (t *table) render(w io.Writer, s Style) error {
 	for _, row := range t.rows {
 		cells := make([]string, len(row))
 		for i, c := range row {
-			if s == Markdown {
+			if s == styleMarkdown {
 				c = mdCell(c)
 			}
 			cells[i] = c
@@ -115,25 +111,25 @@ var runColumns = []column{
 // runCells are a run's cells for runColumns. Delivery accounting comes from
 // totals, latency and cost from fig; p50, p99 and deliveries/s are
 // replaced by their spread when one is given.
-func runCells(fig, totals *Run, sp *Group) []string {
+func runCells(fig, totals *results.Run, sp *group) []string {
 	p50, p99, dps := FormatNS(float64(fig.LatencyNS.P50)), FormatNS(float64(fig.LatencyNS.P99)), FormatSI(fig.DeliveriesPerSec)
 	if sp != nil {
 		p50, p99, dps = spreadNS(sp.P50), spreadNS(sp.P99), spreadSI(sp.DeliveriesPerSec)
 	}
 	return []string{
-		FormatCount(uint64(max(fig.Clients, 0))),
-		FormatRate(fig.Rate),
-		FormatBytes(float64(fig.Payload)),
-		FormatCount(totals.Delivered) + "/" + FormatCount(totals.Expected),
-		lostCell(totals), FormatCount(totals.Duplicates), FormatCount(totals.Reordered),
+		formatCount(uint64(max(fig.Clients, 0))),
+		formatRate(fig.Rate),
+		formatBytes(float64(fig.Payload)),
+		formatCount(totals.Delivered) + "/" + formatCount(totals.Expected),
+		lostCell(totals), formatCount(totals.Duplicates), formatCount(totals.Reordered),
 		gapsCell(totals),
 		p50, FormatNS(float64(fig.LatencyNS.P90)), p99,
 		FormatNS(float64(fig.LatencyNS.P999)), FormatNS(float64(fig.LatencyNS.Max)),
 		dps,
-		FormatBytes(fig.Wire.BytesPerEvent),
+		formatBytes(fig.Wire.BytesPerEvent),
 		FormatNS(fig.Server.CPUPer1kDeliveries * 1e9),
-		FormatBytes(fig.Server.BytesPerConn),
-		FormatCount(totals.Connections.Established) + "/" + FormatCount(totals.Connections.Failed),
+		formatBytes(fig.Server.BytesPerConn),
+		formatCount(totals.Connections.Established) + "/" + formatCount(totals.Connections.Failed),
 	}
 }
 
@@ -141,25 +137,25 @@ func runCells(fig, totals *Run, sp *Group) []string {
 // arrived but were not events ("3 (3 malformed)"): an event whose data is
 // not an event's JSON cannot be accounted, so it shows as lost, and the
 // table must not let that read as a network loss.
-func lostCell(r *Run) string {
+func lostCell(r *results.Run) string {
 	if r.Malformed == 0 {
-		return FormatCount(r.Lost)
+		return formatCount(r.Lost)
 	}
-	return fmt.Sprintf("%s (%s malformed)", FormatCount(r.Lost), FormatCount(r.Malformed))
+	return fmt.Sprintf("%s (%s malformed)", formatCount(r.Lost), formatCount(r.Malformed))
 }
 
 // gapsCell shows gap signals and, when there are any, the events they
 // stood for: "2 (1,200 ev)".
-func gapsCell(r *Run) string {
+func gapsCell(r *results.Run) string {
 	if r.Gaps == 0 {
 		return "0"
 	}
-	return fmt.Sprintf("%s (%s ev)", FormatCount(r.Gaps), FormatCount(r.GapMissed))
+	return fmt.Sprintf("%s (%s ev)", formatCount(r.Gaps), formatCount(r.GapMissed))
 }
 
 // spreadNS shows a latency spread as "3.2ms (3.1ms–3.4ms)", or only the
 // median when the repetitions agree or there is one.
-func spreadNS(s Spread) string {
+func spreadNS(s spread) string {
 	if !s.Varies() {
 		return FormatNS(s.Median)
 	}
@@ -167,7 +163,7 @@ func spreadNS(s Spread) string {
 }
 
 // spreadSI is spreadNS for counts and rates.
-func spreadSI(s Spread) string {
+func spreadSI(s spread) string {
 	if !s.Varies() {
 		return FormatSI(s.Median)
 	}
@@ -185,29 +181,29 @@ func multiScenario[T any](xs []T, name func(*T) string) bool {
 	return false
 }
 
-// NewRunsTable renders one row per run, repetitions apart: what
+// newRunsTable renders one row per run, repetitions apart: what
 // `pushbench run` prints. Delivery columns are the run's own.
-func NewRunsTable(runs []Run, s Style) Reporter {
+func newRunsTable(runs []results.Run, s style) Reporter {
 	return func(w io.Writer) error {
-		withScenario := multiScenario(runs, func(r *Run) string { return r.Scenario })
+		withScenario := multiScenario(runs, func(r *results.Run) string { return r.Scenario })
 		t := table{cols: leadColumns(withScenario, false)}
 		t.cols = append(t.cols, runColumns...)
 		for i := range runs {
 			r := &runs[i]
-			row := leadCells(withScenario, r.Config(), 0)
+			row := leadCells(withScenario, configOf(r), 0)
 			t.add(append(row, runCells(r, r, nil)...)...)
 		}
 		return t.render(w, s)
 	}
 }
 
-// NewGroupsTable renders one row per configuration: the median run's
+// newGroupsTable renders one row per configuration: the median run's
 // figures, p50, p99 and deliveries/s as "median (min–max)" over the
 // repetitions, and delivery accounting and connections summed over all of
 // them.
-func NewGroupsTable(groups []Group, s Style) Reporter {
+func newGroupsTable(groups []group, s style) Reporter {
 	return func(w io.Writer) error {
-		withScenario := multiScenario(groups, func(g *Group) string { return g.Config.Scenario })
+		withScenario := multiScenario(groups, func(g *group) string { return g.Config.Scenario })
 		t := table{cols: leadColumns(withScenario, true)}
 		t.cols = append(t.cols, runColumns...)
 		for i := range groups {
@@ -232,7 +228,7 @@ func leadColumns(withScenario, withN bool) []column {
 	return cols
 }
 
-func leadCells(withScenario bool, c Config, n int) []string {
+func leadCells(withScenario bool, c config, n int) []string {
 	var cells []string
 	if withScenario {
 		cells = append(cells, c.Scenario)
@@ -246,16 +242,16 @@ func leadCells(withScenario bool, c Config, n int) []string {
 
 // floorRow is one transport beside the floor at the same point.
 type floorRow struct {
-	g, floor *Group
+	g, floor *group
 }
 
 // floorRows pairs every non-floor group with the floor group of its point;
 // points without a floor run are returned apart, so a report can say so.
-func floorRows(groups []Group) (rows []floorRow, missing []Config) {
+func floorRows(groups []group) (rows []floorRow, missing []config) {
 	for _, pt := range points(groups) {
-		var floor *Group
+		var floor *group
 		for i := range pt {
-			if pt[i].Config.Transport == Floor {
+			if pt[i].Config.Transport == contract.Floor {
 				floor = &pt[i]
 			}
 		}
@@ -264,7 +260,7 @@ func floorRows(groups []Group) (rows []floorRow, missing []Config) {
 			continue
 		}
 		for i := range pt {
-			if pt[i].Config.Transport != Floor {
+			if pt[i].Config.Transport != contract.Floor {
 				rows = append(rows, floorRow{&pt[i], floor})
 			}
 		}
@@ -272,14 +268,14 @@ func floorRows(groups []Group) (rows []floorRow, missing []Config) {
 	return rows, missing
 }
 
-// NewFloorTable sets each transport's median p50, p99 and deliveries/s
+// newFloorTable sets each transport's median p50, p99 and deliveries/s
 // beside the tcp floor's at the same point of the same scenario, and as a
 // ratio to it: 1.35× means 35% slower (or more deliveries/s) than the bare
 // socket. Points without a floor run are left out.
-func NewFloorTable(groups []Group, s Style) Reporter {
+func newFloorTable(groups []group, s style) Reporter {
 	return func(w io.Writer) error {
 		rows, _ := floorRows(groups) // points without a floor have nothing to compare with
-		withScenario := multiScenario(groups, func(g *Group) string { return g.Config.Scenario })
+		withScenario := multiScenario(groups, func(g *group) string { return g.Config.Scenario })
 		var t table
 		if withScenario {
 			t.cols = append(t.cols, left("scenario"))
@@ -307,8 +303,8 @@ func NewFloorTable(groups []Group, s Style) Reporter {
 
 // pollingPoints returns the points where polling ran at two or more
 // intervals: where the polling trade-off can be read.
-func pollingPoints(groups []Group) [][]Group {
-	var out [][]Group
+func pollingPoints(groups []group) [][]group {
+	var out [][]group
 	for _, pt := range points(groups) {
 		intervals := map[float64]bool{}
 		for _, g := range pt {
@@ -323,14 +319,14 @@ func pollingPoints(groups []Group) [][]Group {
 	return out
 }
 
-// NewPollingTable renders the polling trade-off at every point where
+// newPollingTable renders the polling trade-off at every point where
 // polling ran at several intervals: each interval's latency against the
 // requests it cost and the share of them that came back empty, with the
 // push transports at the same point for comparison.
-func NewPollingTable(groups []Group, s Style) Reporter {
+func newPollingTable(groups []group, s style) Reporter {
 	return func(w io.Writer) error {
 		pts := pollingPoints(groups)
-		withScenario := len(pts) > 1 && multiScenario(pts, func(pt *[]Group) string { return (*pt)[0].Config.Scenario })
+		withScenario := len(pts) > 1 && multiScenario(pts, func(pt *[]group) string { return (*pt)[0].Config.Scenario })
 		var t table
 		if withScenario {
 			t.cols = append(t.cols, left("scenario"))
@@ -340,7 +336,7 @@ func NewPollingTable(groups []Group, s Style) Reporter {
 		for _, pt := range pts {
 			for i := range pt {
 				g := &pt[i]
-				if g.Config.Transport == Floor {
+				if g.Config.Transport == contract.Floor {
 					continue
 				}
 				var row []string
@@ -349,11 +345,11 @@ func NewPollingTable(groups []Group, s Style) Reporter {
 				}
 				reqs, empty := "stream", "–"
 				if p := g.Median.Polls; p != nil {
-					reqs, empty = FormatSI(p.RequestsPerSec), FormatPercent(p.EmptyShare)
+					reqs, empty = FormatSI(p.RequestsPerSec), formatPercent(p.EmptyShare)
 				}
 				row = append(row, g.Config.Load(), g.Config.Label(),
 					spreadNS(g.P50), spreadNS(g.P99), reqs, empty,
-					FormatBytes(g.Median.Wire.BytesPerEvent), FormatNS(g.Median.Server.CPUPer1kDeliveries*1e9))
+					formatBytes(g.Median.Wire.BytesPerEvent), FormatNS(g.Median.Server.CPUPer1kDeliveries*1e9))
 				t.add(row...)
 			}
 		}
@@ -361,10 +357,10 @@ func NewPollingTable(groups []Group, s Style) Reporter {
 	}
 }
 
-// NewCapacityTable renders vegeta's constant-rate attacks on /poll.
-func NewCapacityTable(cs []Capacity, s Style) Reporter {
+// newCapacityTable renders vegeta's constant-rate attacks on /poll.
+func newCapacityTable(cs []results.Capacity, s style) Reporter {
 	return func(w io.Writer) error {
-		withScenario := multiScenario(cs, func(c *Capacity) string { return c.Scenario })
+		withScenario := multiScenario(cs, func(c *results.Capacity) string { return c.Scenario })
 		var t table
 		if withScenario {
 			t.cols = append(t.cols, left("scenario"))
@@ -376,8 +372,8 @@ func NewCapacityTable(cs []Capacity, s Style) Reporter {
 			if withScenario {
 				row = append(row, c.Scenario)
 			}
-			row = append(row, c.Target, FormatBytes(float64(c.Payload)), FormatSI(c.Rate), FormatCount(c.Requests),
-				FormatSI(c.Throughput), FormatPercent(c.Success),
+			row = append(row, c.Target, formatBytes(float64(c.Payload)), FormatSI(c.Rate), formatCount(c.Requests),
+				FormatSI(c.Throughput), formatPercent(c.Success),
 				FormatNS(float64(c.LatencyNS.P50)), FormatNS(float64(c.LatencyNS.P99)), FormatNS(float64(c.LatencyNS.Max)),
 				FormatNS(c.Server.CPUSeconds*1e9))
 			t.add(row...)
@@ -386,14 +382,14 @@ func NewCapacityTable(cs []Capacity, s Style) Reporter {
 	}
 }
 
-// NewLoadgenTable sets the load generator's CPU per 1,000 deliveries and
+// newLoadgenTable sets the load generator's CPU per 1,000 deliveries and
 // memory per connection beside the server's, per configuration (median
 // run): a load generator that works harder per delivery than the server
 // may be what a run measured. A dash is a figure not recorded: memory per
 // connection when the process's RSS did not grow as connections opened.
-func NewLoadgenTable(groups []Group, s Style) Reporter {
+func newLoadgenTable(groups []group, s style) Reporter {
 	return func(w io.Writer) error {
-		withScenario := multiScenario(groups, func(g *Group) string { return g.Config.Scenario })
+		withScenario := multiScenario(groups, func(g *group) string { return g.Config.Scenario })
 		var t table
 		if withScenario {
 			t.cols = append(t.cols, left("scenario"))
@@ -411,7 +407,7 @@ func NewLoadgenTable(groups []Group, s Style) Reporter {
 			row = append(row, g.Config.Load(), g.Config.Label(),
 				orDash(lg.CPUPer1kDeliveries*1e9, FormatNS), orDash(srv.CPUPer1kDeliveries*1e9, FormatNS),
 				cpuRatio(g),
-				orDash(lg.BytesPerConn, FormatBytes), orDash(srv.BytesPerConn, FormatBytes))
+				orDash(lg.BytesPerConn, formatBytes), orDash(srv.BytesPerConn, formatBytes))
 			t.add(row...)
 		}
 		return t.render(w, s)
@@ -420,7 +416,7 @@ func NewLoadgenTable(groups []Group, s Style) Reporter {
 
 // cpuRatio is the load generator's CPU per delivery as a multiple of the
 // server's, "–" when either was not recorded.
-func cpuRatio(g *Group) string {
+func cpuRatio(g *group) string {
 	lg, srv := g.Median.Loadgen.CPUPer1kDeliveries, g.Median.Server.CPUPer1kDeliveries
 	if lg <= 0 || srv <= 0 {
 		return "–"

@@ -1,57 +1,17 @@
-package results
+package report
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
-	"reflect"
-	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/pushbench/pushbench/results"
 )
-
-func TestSaveLoad(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "new")
-	want := defaultFixture().report(t)
-	if err := want.Save(dir); err != nil {
-		t.Fatal(err)
-	}
-	got, err := Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Error("report changed in a save and load")
-	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(entries) != 1 || entries[0].Name() != FileName {
-		t.Errorf("directory holds %v, want only %s (no temporary left)", entries, FileName)
-	}
-}
-
-func TestLoadErrors(t *testing.T) {
-	if _, err := Load(t.TempDir()); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("missing file: %v, want ErrNotExist", err)
-	}
-	if _, err := Decode(strings.NewReader(`{"runs": []}`)); !errors.Is(err, ErrNoRuns) {
-		t.Errorf("empty report: %v, want ErrNoRuns", err)
-	}
-	if _, err := Decode(strings.NewReader(`{"runs": [`)); err == nil {
-		t.Error("truncated JSON: no error")
-	}
-	// A newer pushbench's fields do not stop an older one rendering.
-	r, err := Decode(strings.NewReader(`{"future": 1, "runs": [{"transport": "sse", "clients": 1, "future": true}]}`))
-	if err != nil || len(r.Runs) != 1 {
-		t.Errorf("unknown fields: %v", err)
-	}
-}
 
 func TestGroups(t *testing.T) {
 	r := defaultFixture().report(t)
-	gs := Groups(r.Runs)
+	gs := groupRuns(r.Runs)
 	if len(gs) != 8+5+6 {
 		t.Fatalf("%d groups, want 19", len(gs))
 	}
@@ -90,12 +50,12 @@ func TestGroups(t *testing.T) {
 func TestSpreadOf(t *testing.T) {
 	for _, c := range []struct {
 		in   []float64
-		want Spread
+		want spread
 	}{
-		{nil, Spread{}},
-		{[]float64{5}, Spread{5, 5, 5, 1}},
-		{[]float64{3, 1, 2}, Spread{1, 2, 3, 3}},
-		{[]float64{4, 1, 3, 2}, Spread{1, 2, 4, 4}},
+		{nil, spread{}},
+		{[]float64{5}, spread{5, 5, 5, 1}},
+		{[]float64{3, 1, 2}, spread{1, 2, 3, 3}},
+		{[]float64{4, 1, 3, 2}, spread{1, 2, 4, 4}},
 	} {
 		if got := spreadOf(c.in); got != c.want {
 			t.Errorf("spreadOf(%v) = %+v, want %+v", c.in, got, c.want)
@@ -103,20 +63,10 @@ func TestSpreadOf(t *testing.T) {
 	}
 }
 
-func TestCurrentEnv(t *testing.T) {
-	e := CurrentEnv()
-	if e.Cores < 1 || e.GoVersion != runtime.Version() || e.StartedAt.IsZero() || !strings.Contains(e.OS, runtime.GOOS) {
-		t.Errorf("CurrentEnv() = %+v", e)
-	}
-	if runtime.GOOS == "linux" && (e.Kernel == "" || e.MemoryBytes == 0) {
-		t.Errorf("on Linux, kernel %q and memory %d should be known", e.Kernel, e.MemoryBytes)
-	}
-}
-
 func TestSettingsList(t *testing.T) {
-	s := Settings{Repetitions: 3, WarmupS: 2, Extra: map[string]string{"b": "2", "a": "1"}}
+	s := results.Settings{Repetitions: 3, WarmupS: 2, Extra: map[string]string{"b": "2", "a": "1"}}
 	var got []string
-	for _, kv := range s.List() {
+	for _, kv := range settingsList(s) {
 		got = append(got, kv.Name+"="+kv.Value)
 	}
 	if want := "warm-up=2s repetitions=3 a=1 b=2"; strings.Join(got, " ") != want {

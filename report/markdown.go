@@ -1,52 +1,28 @@
-package results
+package report
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"io"
 	"path"
-	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/pushbench/pushbench/contract"
+	"github.com/pushbench/pushbench/results"
 )
 
-// ReportName is the name of the Markdown report inside a report's
-// directory.
-const ReportName = "report.md"
-
-// WriteDir renders r into dir: the plots under dir/plots and dir/report.md
-// embedding them, with sections (such as the real-browser or reverse-proxy
-// outcomes, which live in their own packages and files) before the
-// correctness statement. It does not write results.json; Save does.
-func WriteDir(dir string, r *Report, sections ...Reporter) error {
-	plots, err := WritePlots(dir, r)
-	if err != nil {
-		return err
-	}
-	var buf bytes.Buffer
-	if err := NewMarkdownReport(r, plots, sections...)(&buf); err != nil {
-		return err
-	}
-	return writeFileAtomic(filepath.Join(dir, ReportName), buf.Bytes())
-}
-
-// WriteMarkdown writes report.md: the machine and settings behind every
-// figure, one section per scenario with its table and plots, the floor
+// newMarkdownReport renders report.md: the machine and settings behind
+// every figure, one section per scenario with its table and plots, the floor
 // comparison, the polling trade-off, the load generator beside the server,
-// the correctness statement, the project's targets judged from the runs and
-// a summary computed from them. plots are the paths WritePlots returned,
+// the recovery under faults, any other plots, then sections (measured by
+// other packages, such as the real-browser and reverse-proxy outcomes), the
+// correctness statement, the project's targets judged from the runs and a
+// summary computed from them. plots are the paths writePlots returned,
 // relative to the report's directory; each PNG links to its SVG twin.
-func WriteMarkdown(w io.Writer, r *Report, plots []string) error {
-	return NewMarkdownReport(r, plots)(w)
-}
-
-// NewMarkdownReport is WriteMarkdown as a Reporter, with extra sections
-// written before the correctness statement.
-func NewMarkdownReport(r *Report, plots []string, sections ...Reporter) Reporter {
+func newMarkdownReport(r *results.Report, plots []string, sections ...Reporter) Reporter {
 	return func(w io.Writer) error {
 		bw := bufio.NewWriter(w)
 		m := &errWriter{w: bw}
@@ -58,31 +34,11 @@ func NewMarkdownReport(r *Report, plots []string, sections ...Reporter) Reporter
 	}
 }
 
-// errWriter keeps the first error, so the report reads as a sequence of
-// writes rather than a ladder of checks (the errWriter of "Errors are
-// values").
-type errWriter struct {
-	w   io.Writer
-	err error
-}
-
-func (m *errWriter) printf(format string, args ...any) {
-	if m.err == nil {
-		_, m.err = fmt.Fprintf(m.w, format, args...)
-	}
-}
-
-func (m *errWriter) table(rep Reporter) {
-	if m.err == nil {
-		m.err = rep(m.w)
-	}
-}
-
 // plot groups: a plot's directory names its scenario, and the polling
 // trade-off plots go to their own section.
 const pollingPlot = "polling-"
 
-func (m *errWriter) report(r *Report, plots []string, sections []Reporter) {
+func (m *errWriter) report(r *results.Report, plots []string, sections []Reporter) {
 	title := "pushbench report"
 	if r.Matrix != "" {
 		title += ": " + r.Matrix + " matrix"
@@ -90,12 +46,12 @@ func (m *errWriter) report(r *Report, plots []string, sections []Reporter) {
 	m.printf("# %s\n\n", title)
 	m.setup(r)
 
-	groups := Groups(r.Runs)
+	groups := groupRuns(r.Runs)
 	used := map[string]bool{}
 	for _, name := range r.ScenarioNames() {
 		m.scenario(r, name, groups, plots, used)
 	}
-	if !r.faultsOnly() {
+	if !faultsOnly(r) {
 		m.floor(groups)
 	}
 	m.polling(groups, plots, used)
@@ -116,7 +72,7 @@ func (m *errWriter) report(r *Report, plots []string, sections []Reporter) {
 	}
 
 	m.printf("## Correctness\n\n")
-	if !r.faultsOnly() {
+	if !faultsOnly(r) {
 		lines := correctness(r.Runs)
 		m.printf("%s\n\n", lines[0])
 		for _, l := range lines[1:] {
@@ -136,7 +92,7 @@ func (m *errWriter) report(r *Report, plots []string, sections []Reporter) {
 		}
 	}
 
-	if r.faultsOnly() {
+	if faultsOnly(r) {
 		return // the Recovery section is the summary
 	}
 	m.targets(r)
@@ -164,20 +120,20 @@ func (m *errWriter) report(r *Report, plots []string, sections []Reporter) {
 }
 
 // setup states what produced every figure: machine, build and settings.
-func (m *errWriter) setup(r *Report) {
+func (m *errWriter) setup(r *results.Report) {
 	e := r.Env
-	m.printf("Every figure below was measured on **%s**", e.Machine())
+	m.printf("Every figure below was measured on **%s**", machine(e))
 	if e.Hostname != "" {
 		m.printf(" (`%s`)", e.Hostname)
 	}
 	if !e.StartedAt.IsZero() {
 		m.printf(", starting %s", e.StartedAt.UTC().Format(time.RFC3339))
 	}
-	m.printf(". The `%s` floor is the same stream over plain TCP lines: what this machine does with no protocol at all.\n\n", Floor)
+	m.printf(". The `%s` floor is the same stream over plain TCP lines: what this machine does with no protocol at all.\n\n", contract.Floor)
 
 	var t table
 	t.cols = []column{left("machine"), left("")}
-	for _, kv := range []Setting{
+	for _, kv := range []setting{
 		{"CPU", e.CPU}, {"cores", itoaOr(e.Cores)}, {"memory", bytesOr(e.MemoryBytes)},
 		{"OS", e.OS}, {"kernel", e.Kernel}, {"Go", e.GoVersion}, {"commit", e.Commit},
 		{"CPU pinning", e.Pinning},
@@ -186,15 +142,15 @@ func (m *errWriter) setup(r *Report) {
 			t.add(kv.Name, kv.Value)
 		}
 	}
-	m.table(func(w io.Writer) error { return t.render(w, Markdown) })
+	m.table(func(w io.Writer) error { return t.render(w, styleMarkdown) })
 	m.printf("\n")
 
-	if s := r.Settings.List(); len(s) > 0 {
+	if s := settingsList(r.Settings); len(s) > 0 {
 		st := table{cols: []column{left("setting"), left("value")}}
 		for _, kv := range s {
 			st.add(kv.Name, kv.Value)
 		}
-		m.table(func(w io.Writer) error { return st.render(w, Markdown) })
+		m.table(func(w io.Writer) error { return st.render(w, styleMarkdown) })
 		m.printf("\n")
 	}
 	for _, n := range r.Notes {
@@ -203,7 +159,7 @@ func (m *errWriter) setup(r *Report) {
 	if len(r.Notes) > 0 {
 		m.printf("\n")
 	}
-	m.table(NewClockReport(r, Markdown))
+	m.table(newClockReport(r, styleMarkdown))
 	m.printf("\n")
 
 	m.printf("How to read the tables: latency runs from each event's *scheduled* publish time to its arrival at a client, so a server that falls behind cannot hide it. " +
@@ -222,12 +178,12 @@ func bytesOr(n uint64) string {
 	if n == 0 {
 		return ""
 	}
-	return FormatBytes(float64(n))
+	return formatBytes(float64(n))
 }
 
 // scenario writes one scenario's section.
-func (m *errWriter) scenario(r *Report, name string, all []Group, plots []string, used map[string]bool) {
-	var gs []Group
+func (m *errWriter) scenario(r *results.Report, name string, all []group, plots []string, used map[string]bool) {
+	var gs []group
 	for _, g := range all {
 		if g.Config.Scenario == name {
 			gs = append(gs, g)
@@ -263,16 +219,16 @@ func (m *errWriter) scenario(r *Report, name string, all []Group, plots []string
 		slices.Sort(ns)
 		m.printf("%d runs: %d configurations, %s run(s) each, each measured for %s after warm-up.\n\n",
 			runs, len(gs), strings.Join(ns, " or "), strings.Join(ds, " or "))
-		m.table(NewGroupsTable(gs, Markdown))
+		m.table(newGroupsTable(gs, styleMarkdown))
 		m.printf("\n")
 	}
 	if info.Kind == contract.Scale {
-		m.table(NewScaleReport(r, name, DefaultScaleTargets, Markdown))
+		m.table(newScaleReport(r, name, defaultScaleTargets, styleMarkdown))
 		m.printf("\n")
 	}
 	if cs := capacityOf(r, name); len(cs) > 0 {
 		m.printf("Open-loop constant-rate attacks on `/poll` with vegeta: what the polling server answers at all, whatever the number of pollers.\n\n")
-		m.table(NewCapacityTable(cs, Markdown))
+		m.table(newCapacityTable(cs, styleMarkdown))
 		m.printf("\n")
 	}
 	var mine []string
@@ -286,8 +242,8 @@ func (m *errWriter) scenario(r *Report, name string, all []Group, plots []string
 }
 
 // capacityOf returns the capacity measurements of the named scenario.
-func capacityOf(r *Report, scenario string) []Capacity {
-	var out []Capacity
+func capacityOf(r *results.Report, scenario string) []results.Capacity {
+	var out []results.Capacity
 	for _, c := range r.Capacity {
 		if c.Scenario == scenario {
 			out = append(out, c)
@@ -311,15 +267,15 @@ func (m *errWriter) plots(ps []string) {
 }
 
 // floor writes the comparison with the tcp floor.
-func (m *errWriter) floor(groups []Group) {
-	m.printf("## Against the %s floor\n\n", Floor)
+func (m *errWriter) floor(groups []group) {
+	m.printf("## Against the %s floor\n\n", contract.Floor)
 	rows, missing := floorRows(groups)
 	if len(rows) == 0 {
-		m.printf("No transport ran beside a `%s` floor run of the same configuration: nothing to compare with.\n\n", Floor)
+		m.printf("No transport ran beside a `%s` floor run of the same configuration: nothing to compare with.\n\n", contract.Floor)
 		return
 	}
 	m.printf("Each transport's median figures beside the plain-TCP floor at the same load, and as a ratio to it: what the protocol costs over a bare socket on this machine.\n\n")
-	m.table(NewFloorTable(groups, Markdown))
+	m.table(newFloorTable(groups, styleMarkdown))
 	m.printf("\n")
 	if len(missing) > 0 {
 		var ms []string
@@ -336,13 +292,13 @@ func (m *errWriter) floor(groups []Group) {
 
 // polling writes the polling trade-off, when polling ran at several
 // intervals somewhere.
-func (m *errWriter) polling(groups []Group, plots []string, used map[string]bool) {
+func (m *errWriter) polling(groups []group, plots []string, used map[string]bool) {
 	if len(pollingPoints(groups)) == 0 {
 		return
 	}
 	m.printf("## Polling trade-off\n\n")
 	m.printf("A poller chooses its interval: shorter buys latency with requests, most of which come back empty when events are rare. The push transports at the same load are listed for comparison.\n\n")
-	m.table(NewPollingTable(groups, Markdown))
+	m.table(newPollingTable(groups, styleMarkdown))
 	m.printf("\n")
 	var mine []string
 	for _, p := range plots {
@@ -365,7 +321,7 @@ const (
 )
 
 // loadgen writes the load generator beside the server.
-func (m *errWriter) loadgen(groups []Group) {
+func (m *errWriter) loadgen(groups []group) {
 	if len(groups) == 0 {
 		return
 	}
@@ -374,7 +330,7 @@ func (m *errWriter) loadgen(groups []Group) {
 		return
 	}
 	m.printf("## Load generator\n\n%s\n\n", loadgenIntro)
-	m.table(NewLoadgenTable(groups, Markdown))
+	m.table(newLoadgenTable(groups, styleMarkdown))
 	m.printf("\n")
 	facts := loadgenFacts(groups)
 	m.printf("%s\n\n", facts[0])
@@ -384,7 +340,7 @@ func (m *errWriter) loadgen(groups []Group) {
 	if len(facts) > 1 {
 		m.printf("\n")
 	}
-	if slices.ContainsFunc(groups, func(g Group) bool { return polling(g.Config) }) {
+	if slices.ContainsFunc(groups, func(g group) bool { return polling(g.Config) }) {
 		m.printf("%s\n\n", pollingCPUNote)
 	}
 }
@@ -394,16 +350,70 @@ const targetsIntro = "The project's stated targets, each judged from the runs ab
 	"Latency and deliveries/s are medians over the repetitions, loss is summed over all of them, other figures are the median run's, and each margin is the measured value as a multiple of the limit."
 
 // targets writes the project's targets and how the runs fared.
-func (m *errWriter) targets(r *Report) {
-	vs := Evaluate(r, Targets)
+func (m *errWriter) targets(r *results.Report) {
+	vs := evaluate(r, projectTargets)
 	if len(vs) == 0 {
 		return
 	}
 	m.printf("## Targets\n\n%s\n\n", targetsIntro)
-	for _, t := range Targets {
+	for _, t := range projectTargets {
 		m.printf("- **%s**: %s\n", t.Name, t.Description)
 	}
 	m.printf("\n%s.\n\n", strings.ToUpper(targetTally(vs)[:1])+targetTally(vs)[1:])
-	m.table(NewTargetsTable(vs, Markdown))
+	m.table(newTargetsTable(vs, styleMarkdown))
 	m.printf("\n")
+}
+
+// setting is one named setting, ready to print.
+type setting struct{ Name, Value string }
+
+// settingsList returns the recorded settings in a fixed order: the fields
+// first, then Extra sorted by name.
+func settingsList(s results.Settings) []setting {
+	var out []setting
+	add := func(name, value string) {
+		if value != "" {
+			out = append(out, setting{name, value})
+		}
+	}
+	secs := func(v float64) string {
+		if v == 0 {
+			return ""
+		}
+		return FormatNS(v * 1e9)
+	}
+	itoa := func(v int) string {
+		if v == 0 {
+			return ""
+		}
+		return strconv.Itoa(v)
+	}
+	add("warm-up", secs(s.WarmupS))
+	add("duration", secs(s.DurationS))
+	add("repetitions", itoa(s.Repetitions))
+	add("server CPUs", s.ServerCPUs)
+	add("loadgen CPUs", s.LoadgenCPUs)
+	add("heartbeat", secs(s.HeartbeatS))
+	add("max lag (events)", itoa(s.MaxLag))
+	add("history (events)", itoa(s.History))
+	add("SSE retry", s.SSERetry)
+	add("WebSocket backoff", s.WSBackoff)
+	add("poll interval", s.PollInterval)
+	keys := make([]string, 0, len(s.Extra))
+	for k := range s.Extra {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		add(k, s.Extra[k])
+	}
+	return out
+}
+
+// faultsOnly reports whether r holds fault runs and nothing else, as the
+// faults matrix writes: its report then leaves out the sections judged from
+// ordinary runs (the floor, the targets, the summary), which would only say
+// that nothing was measured.
+func faultsOnly(r *results.Report) bool {
+	return len(r.Faults) > 0 && len(r.Runs) == 0 && len(r.Capacity) == 0
 }

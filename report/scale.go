@@ -1,4 +1,4 @@
-package results
+package report
 
 import (
 	"cmp"
@@ -8,22 +8,11 @@ import (
 	"strings"
 
 	"github.com/pushbench/pushbench/contract"
+	"github.com/pushbench/pushbench/results"
 )
 
-// Idle is the traffic of connections held open with no event to send: SSE
-// heartbeats, WebSocket pings and pongs, empty polls, with their headers.
-type Idle struct {
-	// Seconds is how long the connections were held idle.
-	Seconds float64 `json:"seconds"`
-	// BytesIn and BytesOut are counted at the clients' sockets.
-	BytesIn  uint64 `json:"bytes_in"`
-	BytesOut uint64 `json:"bytes_out"`
-	// BytesPerSecPerConn is (in + out) / Seconds / clients.
-	BytesPerSecPerConn float64 `json:"bytes_per_s_per_conn"`
-}
-
-// ScaleTargets are what a scale scenario is judged against.
-type ScaleTargets struct {
+// scaleTargets are what a scale scenario is judged against.
+type scaleTargets struct {
 	// Clients every transport should hold with nothing lost.
 	Clients int
 	// ServerBytesPerConn bounds server resident memory per idle SSE or
@@ -33,15 +22,15 @@ type ScaleTargets struct {
 	LoadgenBytesPerConn float64
 }
 
-// DefaultScaleTargets are the targets of the scale work: 19,000 clients per
+// defaultScaleTargets are the targets of the scale work: 19,000 clients per
 // transport (20,000 open files per process, less the generator's own), 16 KiB
 // per connection on either side.
-var DefaultScaleTargets = ScaleTargets{Clients: 19000, ServerBytesPerConn: 16 << 10, LoadgenBytesPerConn: 16 << 10}
+var defaultScaleTargets = scaleTargets{Clients: 19000, ServerBytesPerConn: 16 << 10, LoadgenBytesPerConn: 16 << 10}
 
 // scaleRuns returns the scenario's runs by transport, then clients.
-func scaleRuns(r *Report, scenario string) []Run {
+func scaleRuns(r *results.Report, scenario string) []results.Run {
 	runs := r.RunsOf(scenario)
-	slices.SortStableFunc(runs, func(a, b Run) int {
+	slices.SortStableFunc(runs, func(a, b results.Run) int {
 		return cmp.Or(contract.Order(a.Transport, b.Transport), cmp.Compare(a.Impl, b.Impl), cmp.Compare(a.PollIntervalS, b.PollIntervalS), cmp.Compare(a.Clients, b.Clients))
 	})
 	return runs
@@ -50,19 +39,19 @@ func scaleRuns(r *Report, scenario string) []Run {
 // scaleBound is the p99 a run must keep to hold its clients: the
 // scenario's bound, plus the polling interval for pollers, whose latency is
 // the interval by design.
-func scaleBound(info ScenarioInfo, r *Run) float64 {
+func scaleBound(info results.ScenarioInfo, r *results.Run) float64 {
 	return (info.P99BoundS + r.PollIntervalS) * 1e9
 }
 
 // scaleVerdict says whether the run held its clients: all connected at once,
 // nothing lost, p99 within bound (when the scenario has one). why says what
 // broke.
-func scaleVerdict(info ScenarioInfo, r *Run) (held bool, why string) {
+func scaleVerdict(info results.ScenarioInfo, r *results.Run) (held bool, why string) {
 	switch {
 	case r.Connections.PeakConcurrent < int64(r.Clients):
-		return false, fmt.Sprintf("only %s of %s connected at once", FormatCount(uint64(max(r.Connections.PeakConcurrent, 0))), FormatCount(uint64(r.Clients)))
+		return false, fmt.Sprintf("only %s of %s connected at once", formatCount(uint64(max(r.Connections.PeakConcurrent, 0))), formatCount(uint64(r.Clients)))
 	case r.Lost+r.GapMissed > 0:
-		return false, fmt.Sprintf("%s events lost", FormatCount(r.Lost+r.GapMissed))
+		return false, fmt.Sprintf("%s events lost", formatCount(r.Lost+r.GapMissed))
 	case info.P99BoundS > 0 && float64(r.LatencyNS.P99) > scaleBound(info, r):
 		return false, fmt.Sprintf("p99 %s over %s", FormatNS(float64(r.LatencyNS.P99)), FormatNS(scaleBound(info, r)))
 	}
@@ -71,17 +60,17 @@ func scaleVerdict(info ScenarioInfo, r *Run) (held bool, why string) {
 
 // lossless is the target's weaker test: every client connected and nothing
 // lost, whatever the latency.
-func lossless(r *Run) bool {
+func lossless(r *results.Run) bool {
 	return r.Connections.PeakConcurrent >= int64(r.Clients) && r.Lost+r.GapMissed == 0
 }
 
-// NewScaleReport renders a scale scenario's section body: one row per run
+// newScaleReport renders a scale scenario's section body: one row per run
 // (connect rate and time, failed connects, latency, memory per connection on
 // both sides, idle traffic per connection), the most connections each
 // transport held with p99 within the bound and nothing lost, and the targets
 // with what was measured against them and by how much a missed one fell
 // short.
-func NewScaleReport(r *Report, scenario string, targets ScaleTargets, s Style) Reporter {
+func newScaleReport(r *results.Report, scenario string, targets scaleTargets, s style) Reporter {
 	return func(w io.Writer) error {
 		m := &errWriter{w: w}
 		info := r.Scenario(scenario)
@@ -106,12 +95,12 @@ func NewScaleReport(r *Report, scenario string, targets ScaleTargets, s Style) R
 			if run.Idle != nil {
 				idle = sig3(run.Idle.BytesPerSecPerConn)
 			}
-			t.add(run.Config().Label(), FormatCount(uint64(run.Clients)),
-				FormatCount(uint64(max(run.Connections.PeakConcurrent, 0))), FormatCount(run.Connections.Failed),
+			t.add(configOf(run).Label(), formatCount(uint64(run.Clients)),
+				formatCount(uint64(max(run.Connections.PeakConcurrent, 0))), formatCount(run.Connections.Failed),
 				FormatSI(run.Connections.ConnectRate), FormatNS(float64(run.Connections.ConnectP99NS)),
-				FormatNS(float64(run.LatencyNS.P50)), FormatNS(float64(run.LatencyNS.P99)), FormatCount(run.Lost+run.GapMissed),
-				FormatBytes(run.Server.BytesPerConn), FormatBytes(run.Server.HeapPerConn),
-				FormatBytes(run.Loadgen.BytesPerConn), FormatBytes(run.Loadgen.HeapPerConn),
+				FormatNS(float64(run.LatencyNS.P50)), FormatNS(float64(run.LatencyNS.P99)), formatCount(run.Lost+run.GapMissed),
+				formatBytes(run.Server.BytesPerConn), formatBytes(run.Server.HeapPerConn),
+				formatBytes(run.Loadgen.BytesPerConn), formatBytes(run.Loadgen.HeapPerConn),
 				idle, verdict)
 		}
 		m.table(func(w io.Writer) error { return t.render(w, s) })
@@ -123,11 +112,11 @@ func NewScaleReport(r *Report, scenario string, targets ScaleTargets, s Style) R
 			m.printf("Most concurrent clients held with nothing lost:\n\n")
 		}
 		for _, label := range scaleLabels(runs) {
-			best, bestRun := 0, (*Run)(nil)
+			best, bestRun := 0, (*results.Run)(nil)
 			var broke []string
 			for i := range runs {
 				run := &runs[i]
-				if run.Config().Label() != label {
+				if configOf(run).Label() != label {
 					continue
 				}
 				if held, why := scaleVerdict(info, run); held {
@@ -135,12 +124,12 @@ func NewScaleReport(r *Report, scenario string, targets ScaleTargets, s Style) R
 						best, bestRun = run.Clients, run
 					}
 				} else {
-					broke = append(broke, FormatCount(uint64(run.Clients))+": "+why)
+					broke = append(broke, formatCount(uint64(run.Clients))+": "+why)
 				}
 			}
 			line := fmt.Sprintf("- **%s**: none", label)
 			if bestRun != nil {
-				line = fmt.Sprintf("- **%s**: %s (p99 %s)", label, FormatCount(uint64(best)), FormatNS(float64(bestRun.LatencyNS.P99)))
+				line = fmt.Sprintf("- **%s**: %s (p99 %s)", label, formatCount(uint64(best)), FormatNS(float64(bestRun.LatencyNS.P99)))
 			}
 			if len(broke) > 0 {
 				line += fmt.Sprintf("; broke at %s", strings.Join(broke, "; "))
@@ -151,10 +140,10 @@ func NewScaleReport(r *Report, scenario string, targets ScaleTargets, s Style) R
 
 		tt := table{cols: []column{left("target"), left("transport"), right("measured"), left("verdict")}}
 		for _, label := range scaleLabels(runs) {
-			most, at := 0, (*Run)(nil)
+			most, at := 0, (*results.Run)(nil)
 			for i := range runs {
 				run := &runs[i]
-				if run.Config().Label() != label {
+				if configOf(run).Label() != label {
 					continue
 				}
 				if at == nil || run.Clients > at.Clients {
@@ -164,18 +153,18 @@ func NewScaleReport(r *Report, scenario string, targets ScaleTargets, s Style) R
 					most = max(most, run.Clients)
 				}
 			}
-			tt.add(fmt.Sprintf("holds ≥ %s clients, nothing lost", FormatCount(uint64(targets.Clients))), label,
-				FormatCount(uint64(most)), shortfall(float64(targets.Clients), float64(most), true, func(v float64) string { return FormatCount(uint64(v)) }))
+			tt.add(fmt.Sprintf("holds ≥ %s clients, nothing lost", formatCount(uint64(targets.Clients))), label,
+				formatCount(uint64(most)), shortfall(float64(targets.Clients), float64(most), true, func(v float64) string { return formatCount(uint64(v)) }))
 			if at == nil {
 				continue
 			}
-			where := fmt.Sprintf(" at %s", FormatCount(uint64(at.Clients)))
+			where := fmt.Sprintf(" at %s", formatCount(uint64(at.Clients)))
 			if at.Transport == "sse" || at.Transport == "ws" {
-				tt.add(fmt.Sprintf("server RSS ≤ %s per idle connection", FormatBytes(targets.ServerBytesPerConn)), label,
-					FormatBytes(at.Server.BytesPerConn)+where, shortfall(targets.ServerBytesPerConn, at.Server.BytesPerConn, false, FormatBytes))
+				tt.add(fmt.Sprintf("server RSS ≤ %s per idle connection", formatBytes(targets.ServerBytesPerConn)), label,
+					formatBytes(at.Server.BytesPerConn)+where, shortfall(targets.ServerBytesPerConn, at.Server.BytesPerConn, false, formatBytes))
 			}
-			tt.add(fmt.Sprintf("load generator RSS ≤ %s per connection", FormatBytes(targets.LoadgenBytesPerConn)), label,
-				FormatBytes(at.Loadgen.BytesPerConn)+where, shortfall(targets.LoadgenBytesPerConn, at.Loadgen.BytesPerConn, false, FormatBytes))
+			tt.add(fmt.Sprintf("load generator RSS ≤ %s per connection", formatBytes(targets.LoadgenBytesPerConn)), label,
+				formatBytes(at.Loadgen.BytesPerConn)+where, shortfall(targets.LoadgenBytesPerConn, at.Loadgen.BytesPerConn, false, formatBytes))
 		}
 		m.table(func(w io.Writer) error { return tt.render(w, s) })
 		m.printf("\n*connected* is the most connections open at once; *connect/s* clients connected per second of the connect phase (the generator paces dials); " +
@@ -186,10 +175,10 @@ func NewScaleReport(r *Report, scenario string, targets ScaleTargets, s Style) R
 }
 
 // scaleLabels are the transport labels of runs, in table order.
-func scaleLabels(runs []Run) []string {
+func scaleLabels(runs []results.Run) []string {
 	var out []string
 	for i := range runs {
-		if l := runs[i].Config().Label(); !slices.Contains(out, l) {
+		if l := configOf(&runs[i]).Label(); !slices.Contains(out, l) {
 			out = append(out, l)
 		}
 	}
@@ -206,5 +195,5 @@ func shortfall(target, got float64, atLeast bool, format func(float64) string) s
 	if atLeast {
 		d = target - got
 	}
-	return fmt.Sprintf("missed by %s (%s)", format(d), FormatPercent(d/target))
+	return fmt.Sprintf("missed by %s (%s)", format(d), formatPercent(d/target))
 }

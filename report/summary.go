@@ -1,4 +1,4 @@
-package results
+package report
 
 import (
 	"cmp"
@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/pushbench/pushbench/contract"
+	"github.com/pushbench/pushbench/results"
 )
 
 // The summary and the correctness statement are computed from the runs
@@ -16,14 +17,14 @@ import (
 
 // correctness states whether every client got every event exactly once and
 // in order, or exactly which runs did not and how.
-func correctness(runs []Run) []string {
+func correctness(runs []results.Run) []string {
 	if len(runs) == 0 {
 		return []string{"No delivery was measured."}
 	}
-	var t Run
+	var t results.Run
 	var badRuns []string
 	gapRuns, slowRuns := 0, 0
-	for _, g := range Groups(runs) {
+	for _, g := range groupRuns(runs) {
 		for i := range g.Runs {
 			r := &g.Runs[i]
 			if bad(r) {
@@ -51,29 +52,29 @@ func correctness(runs []Run) []string {
 	var out []string
 	if len(badRuns) == 0 {
 		out = append(out, fmt.Sprintf("Every client got every event exactly once and in order in all %s runs: %s of %s expected deliveries, 0 lost, 0 duplicated, 0 reordered, 0 malformed.",
-			FormatCount(uint64(len(runs))), FormatCount(t.Delivered), FormatCount(t.Expected)))
+			formatCount(uint64(len(runs))), formatCount(t.Delivered), formatCount(t.Expected)))
 	} else {
 		out = append(out, fmt.Sprintf("Not every client got every event exactly once and in order: %d of %d runs broke the guarantee, with %s lost, %s duplicated, %s reordered and %s malformed in all; %s of %s expected deliveries were made.",
-			len(badRuns), len(runs), FormatCount(t.Lost), FormatCount(t.Duplicates), FormatCount(t.Reordered), FormatCount(t.Malformed),
-			FormatCount(t.Delivered), FormatCount(t.Expected)))
+			len(badRuns), len(runs), formatCount(t.Lost), formatCount(t.Duplicates), formatCount(t.Reordered), formatCount(t.Malformed),
+			formatCount(t.Delivered), formatCount(t.Expected)))
 		out = append(out, badRuns...)
 	}
 	if t.Gaps > 0 {
 		out = append(out, fmt.Sprintf("The server signalled %s gaps standing for %s events beyond its history, in %d runs: signalled, so clients knew, but not delivered.",
-			FormatCount(t.Gaps), FormatCount(t.GapMissed), gapRuns))
+			formatCount(t.Gaps), formatCount(t.GapMissed), gapRuns))
 	}
 	if t.SlowDisconnects > 0 {
-		out = append(out, fmt.Sprintf("The server disconnected %s lagging subscribers, in %d runs.", FormatCount(t.SlowDisconnects), slowRuns))
+		out = append(out, fmt.Sprintf("The server disconnected %s lagging subscribers, in %d runs.", formatCount(t.SlowDisconnects), slowRuns))
 	}
 	if t.Connections.Failed > 0 {
-		out = append(out, fmt.Sprintf("%s connection attempts failed.", FormatCount(t.Connections.Failed)))
+		out = append(out, fmt.Sprintf("%s connection attempts failed.", formatCount(t.Connections.Failed)))
 	}
 	return out
 }
 
 // runName names repetition i of g: "fanout ws, 1,000 clients, 10/s, 64 B,
 // run 2 of 3".
-func runName(g *Group, i int) string {
+func runName(g *group, i int) string {
 	s := g.Config.Label() + ", " + g.Config.Load()
 	if g.Config.Scenario != "" {
 		s = g.Config.Scenario + " " + s
@@ -85,14 +86,14 @@ func runName(g *Group, i int) string {
 }
 
 // faults lists what went wrong in a run: "5 lost, 1 reordered".
-func faults(r *Run) string {
+func faults(r *results.Run) string {
 	var parts []string
 	for _, f := range []struct {
 		n    uint64
 		what string
 	}{{r.Lost, "lost"}, {r.Duplicates, "duplicated"}, {r.Reordered, "reordered"}, {r.Malformed, "malformed"}} {
 		if f.n > 0 {
-			parts = append(parts, FormatCount(f.n)+" "+f.what)
+			parts = append(parts, formatCount(f.n)+" "+f.what)
 		}
 	}
 	return strings.Join(parts, ", ")
@@ -114,8 +115,8 @@ type summaryItem struct {
 // scenario and point which transport had the lowest p99, the highest
 // deliveries/s, the least server CPU, wire bytes and memory, by how much,
 // and every run that lost events.
-func summarize(r *Report) []summaryBlock {
-	groups := Groups(r.Runs)
+func summarize(r *results.Report) []summaryBlock {
+	groups := groupRuns(r.Runs)
 	var out []summaryBlock
 	if tally := tallies(groups); len(tally) > 0 {
 		b := summaryBlock{title: "Overall"}
@@ -125,7 +126,7 @@ func summarize(r *Report) []summaryBlock {
 		out = append(out, b)
 	}
 	for _, name := range r.ScenarioNames() {
-		var gs []Group
+		var gs []group
 		for _, g := range groups {
 			if g.Config.Scenario == name {
 				gs = append(gs, g)
@@ -150,7 +151,7 @@ func summarize(r *Report) []summaryBlock {
 			for i := range g.Runs {
 				if g.Runs[i].Lost > 0 {
 					b.items = append(b.items, summaryItem{text: fmt.Sprintf("Loss: %s lost %s of %s expected events.",
-						runName(&g, i), FormatCount(g.Runs[i].Lost), FormatCount(g.Runs[i].Expected))})
+						runName(&g, i), formatCount(g.Runs[i].Lost), formatCount(g.Runs[i].Expected))})
 				}
 			}
 		}
@@ -171,23 +172,23 @@ type figure struct {
 	name   string // "p99"
 	best   string // "lowest"
 	lowest bool   // whether less is better
-	value  func(g *Group) float64
+	value  func(g *group) float64
 	format func(float64) string
 	// ok reports whether g measured the figure at all.
-	ok func(g *Group) bool
+	ok func(g *group) bool
 }
 
 var figures = []figure{
-	{"p99", "lowest", true, func(g *Group) float64 { return g.P99.Median }, FormatNS,
-		func(g *Group) bool { return g.Median.LatencyNS.Count > 0 }},
-	{"deliveries/s", "highest", false, func(g *Group) float64 { return g.DeliveriesPerSec.Median }, FormatSI,
-		func(g *Group) bool { return g.DeliveriesPerSec.Median > 0 }},
-	{"server CPU per 1k deliveries", "least", true, func(g *Group) float64 { return g.Median.Server.CPUPer1kDeliveries * 1e9 }, FormatNS,
-		func(g *Group) bool { return g.Median.Server.CPUPer1kDeliveries > 0 }},
-	{"wire bytes per event", "fewest", true, func(g *Group) float64 { return g.Median.Wire.BytesPerEvent }, FormatBytes,
-		func(g *Group) bool { return g.Median.Wire.BytesPerEvent > 0 }},
-	{"server memory per connection", "least", true, func(g *Group) float64 { return g.Median.Server.BytesPerConn }, FormatBytes,
-		func(g *Group) bool { return g.Median.Server.BytesPerConn > 0 }},
+	{"p99", "lowest", true, func(g *group) float64 { return g.P99.Median }, FormatNS,
+		func(g *group) bool { return g.Median.LatencyNS.Count > 0 }},
+	{"deliveries/s", "highest", false, func(g *group) float64 { return g.DeliveriesPerSec.Median }, FormatSI,
+		func(g *group) bool { return g.DeliveriesPerSec.Median > 0 }},
+	{"server CPU per 1k deliveries", "least", true, func(g *group) float64 { return g.Median.Server.CPUPer1kDeliveries * 1e9 }, FormatNS,
+		func(g *group) bool { return g.Median.Server.CPUPer1kDeliveries > 0 }},
+	{"wire bytes per event", "fewest", true, func(g *group) float64 { return g.Median.Wire.BytesPerEvent }, formatBytes,
+		func(g *group) bool { return g.Median.Wire.BytesPerEvent > 0 }},
+	{"server memory per connection", "least", true, func(g *group) float64 { return g.Median.Server.BytesPerConn }, formatBytes,
+		func(g *group) bool { return g.Median.Server.BytesPerConn > 0 }},
 }
 
 // tie is how close, as a ratio, figures must be to count as the same: a
@@ -197,14 +198,14 @@ const tie = 1.01
 
 // ranked returns the contenders at a point that measured f, best first; the
 // floor is a control, not a contender. Ties keep table order.
-func ranked(pt []Group, f figure) []*Group {
-	var gs []*Group
+func ranked(pt []group, f figure) []*group {
+	var gs []*group
 	for i := range pt {
-		if pt[i].Config.Transport != Floor && f.ok(&pt[i]) {
+		if pt[i].Config.Transport != contract.Floor && f.ok(&pt[i]) {
 			gs = append(gs, &pt[i])
 		}
 	}
-	slices.SortStableFunc(gs, func(a, b *Group) int {
+	slices.SortStableFunc(gs, func(a, b *group) int {
 		if f.lowest {
 			return cmp.Compare(f.value(a), f.value(b))
 		}
@@ -215,7 +216,7 @@ func ranked(pt []Group, f figure) []*Group {
 
 // leaders is how many of gs, ranked best first, are within tie of the
 // best: 1 when one transport led clearly.
-func leaders(gs []*Group, f figure) int {
+func leaders(gs []*group, f figure) int {
 	best := f.value(gs[0])
 	n := 1
 	for _, g := range gs[1:] {
@@ -236,10 +237,10 @@ func leaders(gs []*Group, f figure) int {
 // tcp floor 1.8ms". Transports within 1% of the best share the lead, and
 // when all do, the fact says so: "deliveries/s: all 3 within 1% of each
 // other (9.43k)".
-func pointFacts(pt []Group) []string {
-	var floor *Group
+func pointFacts(pt []group) []string {
+	var floor *group
 	for i := range pt {
-		if pt[i].Config.Transport == Floor {
+		if pt[i].Config.Transport == contract.Floor {
 			floor = &pt[i]
 		}
 	}
@@ -253,7 +254,7 @@ func pointFacts(pt []Group) []string {
 		n := leaders(gs, f)
 		var fact string
 		if n > 1 && n == len(gs) {
-			fact = fmt.Sprintf("%s: all %d within %s of each other (%s)", f.name, n, FormatPercent(tie-1), f.format(best))
+			fact = fmt.Sprintf("%s: all %d within %s of each other (%s)", f.name, n, formatPercent(tie-1), f.format(best))
 		} else {
 			var names []string
 			for _, g := range gs[:n] {
@@ -261,7 +262,7 @@ func pointFacts(pt []Group) []string {
 				// A leader that lost events did not do the same work;
 				// say so where it is named.
 				if lost := g.Totals().Lost; lost > 0 {
-					name += fmt.Sprintf(" (lost %s events)", FormatCount(lost))
+					name += fmt.Sprintf(" (lost %s events)", formatCount(lost))
 				}
 				names = append(names, name)
 			}
@@ -269,7 +270,7 @@ func pointFacts(pt []Group) []string {
 				fact = fmt.Sprintf("%s %s: %s %s", f.best, f.name, names[0], f.format(best))
 			} else {
 				fact = fmt.Sprintf("%s %s: %s, within %s of each other (%s)", f.best, f.name,
-					strings.Join(names, " and "), FormatPercent(tie-1), f.format(best))
+					strings.Join(names, " and "), formatPercent(tie-1), f.format(best))
 			}
 			var others []string
 			for _, g := range gs[n:] {
@@ -280,7 +281,7 @@ func pointFacts(pt []Group) []string {
 			}
 		}
 		if floor != nil && f.ok(floor) {
-			fact += "; " + string(Floor) + " floor " + f.format(f.value(floor))
+			fact += "; " + string(contract.Floor) + " floor " + f.format(f.value(floor))
 		}
 		facts = append(facts, fact)
 	}
@@ -289,7 +290,7 @@ func pointFacts(pt []Group) []string {
 
 // tallies counts, over the points of every scenario where one transport
 // led the others by more than tie, which one led at p99 and at server CPU.
-func tallies(groups []Group) []string {
+func tallies(groups []group) []string {
 	var out []string
 	for _, f := range []figure{figures[0], figures[2]} {
 		wins := map[contract.Transport]int{}
@@ -319,14 +320,14 @@ func tallies(groups []Group) []string {
 			parts = append(parts, fmt.Sprintf("%s at %d", t, wins[t]))
 		}
 		out = append(out, fmt.Sprintf("%s %s: %s, of the %d points where one transport led by more than %s.",
-			strings.ToUpper(f.best[:1])+f.best[1:], f.name, strings.Join(parts, ", "), n, FormatPercent(tie-1)))
+			strings.ToUpper(f.best[:1])+f.best[1:], f.name, strings.Join(parts, ", "), n, formatPercent(tie-1)))
 	}
 	return out
 }
 
 // saturation states, per transport and ladder, the highest offered rate
 // that held: p99 within the scenario's bound and nothing lost.
-func saturation(gs []Group, info ScenarioInfo) string {
+func saturation(gs []group, info results.ScenarioInfo) string {
 	bound := info.P99BoundS * 1e9
 	type ladder struct {
 		label, load string
@@ -334,7 +335,7 @@ func saturation(gs []Group, info ScenarioInfo) string {
 		first, last float64 // lowest and highest rate tried
 	}
 	var ladders []*ladder
-	index := map[Config]*ladder{}
+	index := map[config]*ladder{}
 	for i := range gs {
 		g := &gs[i]
 		key := g.Config
@@ -342,7 +343,7 @@ func saturation(gs []Group, info ScenarioInfo) string {
 		l := index[key]
 		if l == nil {
 			l = &ladder{label: g.Config.Label(), first: math.Inf(1),
-				load: fmt.Sprintf("%s clients, %s", FormatCount(uint64(max(key.Clients, 0))), FormatBytes(float64(key.Payload)))}
+				load: fmt.Sprintf("%s clients, %s", formatCount(uint64(max(key.Clients, 0))), formatBytes(float64(key.Payload)))}
 			index[key] = l
 			ladders = append(ladders, l)
 		}
@@ -365,11 +366,11 @@ func saturation(gs []Group, info ScenarioInfo) string {
 		}
 		switch {
 		case l.held > 0 && l.held == l.last:
-			parts = append(parts, fmt.Sprintf("%s %s (the highest tried)", name, FormatRate(l.held)))
+			parts = append(parts, fmt.Sprintf("%s %s (the highest tried)", name, formatRate(l.held)))
 		case l.held > 0:
-			parts = append(parts, fmt.Sprintf("%s %s", name, FormatRate(l.held)))
+			parts = append(parts, fmt.Sprintf("%s %s", name, formatRate(l.held)))
 		default:
-			parts = append(parts, fmt.Sprintf("%s none (not even %s)", name, FormatRate(l.first)))
+			parts = append(parts, fmt.Sprintf("%s none (not even %s)", name, formatRate(l.first)))
 		}
 	}
 	if len(parts) == 0 {
@@ -384,8 +385,8 @@ func saturation(gs []Group, info ScenarioInfo) string {
 
 // recordsLoadgen reports whether any group recorded the load generator's
 // CPU or memory: results.json files from before it was measured did not.
-func recordsLoadgen(groups []Group) bool {
-	return slices.ContainsFunc(groups, func(g Group) bool {
+func recordsLoadgen(groups []group) bool {
+	return slices.ContainsFunc(groups, func(g group) bool {
 		return g.Median.Loadgen.CPUPer1kDeliveries > 0 || g.Median.Loadgen.BytesPerConn > 0
 	})
 }
@@ -395,7 +396,7 @@ func recordsLoadgen(groups []Group) bool {
 // generator, not the server, may have been the bound. Polling
 // configurations are named as such, since there the client's work per
 // delivery differs from the server's by design.
-func loadgenFacts(groups []Group) []string {
+func loadgenFacts(groups []group) []string {
 	var exceptions []string
 	less, measured := 0, 0
 	for i := range groups {

@@ -1,25 +1,27 @@
-package results
+package report
 
 import (
 	"fmt"
 	"io"
+
+	"github.com/pushbench/pushbench/results"
 )
 
-// NewClockReport says which clock latency was measured against, as every
+// newClockReport says which clock latency was measured against, as every
 // report must: on one host the server's stamps and the clients' arrivals
 // read one kernel clock; across hosts they do not, and the report shows each
 // load generator's estimated offset from the server's clock with its error
 // bound instead of silently mixing the two.
-func NewClockReport(r *Report, s Style) Reporter {
+func newClockReport(r *results.Report, s style) Reporter {
 	return func(w io.Writer) error {
 		m := &errWriter{w: w}
 		t := table{cols: []column{left("run"), right("shard"), left("host"), right("clients"), left("started the schedule"),
 			right("clock offset (server − generator)"), right("± bound")}}
-		add := func(run *Run, sh *Shard, c *Clock) {
-			shard, host, clients, starter := "–", "", FormatCount(uint64(run.Clients)), ""
+		add := func(run *results.Run, sh *results.Shard, c *results.Clock) {
+			shard, host, clients, starter := "–", "", formatCount(uint64(run.Clients)), ""
 			if sh != nil {
 				shard = fmt.Sprintf("%d/%d", sh.Index, sh.Count)
-				host, clients = sh.Host, FormatCount(uint64(sh.Clients))
+				host, clients = sh.Host, formatCount(uint64(sh.Clients))
 				if sh.Starter {
 					starter = "yes"
 				}
@@ -28,7 +30,7 @@ func NewClockReport(r *Report, s Style) Reporter {
 			if c != nil {
 				off, bound = FormatNS(float64(c.OffsetNS)), FormatNS(float64(c.ErrorNS))
 			}
-			name := run.Config().Label() + ", " + run.Config().Load()
+			name := configOf(run).Label() + ", " + configOf(run).Load()
 			if run.Scenario != "" {
 				name = run.Scenario + ", " + name
 			}

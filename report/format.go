@@ -1,16 +1,20 @@
-package results
+package report
 
 import (
 	"math"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pushbench/pushbench/results"
 )
 
 // Formatting helpers shared by the tables, the report and the plots. Every
 // figure is shown with three significant digits at most: the histograms keep
 // three, and more digits than the measurement holds would be noise that reads
-// like precision.
+// like precision. Those sections written in other packages use (the real
+// browser's, the reverse proxy's) are exported, so that a section WriteDir
+// embeds writes its figures as the rest of report.md does.
 
 // FormatNS renders a duration in nanoseconds in the unit that keeps it
 // between 1 and 1000: "950ns", "812µs", "3.2ms", "1.25s", "2.5min".
@@ -34,10 +38,10 @@ func FormatNS(ns float64) string {
 // FormatDuration is FormatNS for a time.Duration.
 func FormatDuration(d time.Duration) string { return FormatNS(float64(d)) }
 
-// FormatBytes renders a byte count in IEC units: "96 B", "1 KiB", "8.1
+// formatBytes renders a byte count in IEC units: "96 B", "1 KiB", "8.1
 // KiB", "1.5 GiB". Whole byte counts below 1 KiB are exact, so a 1000-byte
 // payload does not read as 1 KiB, nor 1023 as "1020 B".
-func FormatBytes(b float64) string {
+func formatBytes(b float64) string {
 	const unit = 1024
 	if math.Abs(b) < unit {
 		if b == math.Trunc(b) {
@@ -71,9 +75,9 @@ func FormatSI(v float64) string {
 	}
 }
 
-// FormatCount renders an exact count with thousands separators
+// formatCount renders an exact count with thousands separators
 // ("1,000,000"): delivery accounting must be exact, not rounded.
-func FormatCount(n uint64) string {
+func formatCount(n uint64) string {
 	s := strconv.FormatUint(n, 10)
 	var b strings.Builder
 	for i, c := range s {
@@ -94,12 +98,12 @@ func FormatRatio(a, b float64) string {
 	return sig3(a/b) + "×"
 }
 
-// FormatPercent renders a share in [0, 1] as a percentage: "42.5%".
-func FormatPercent(share float64) string { return sig3(share*100) + "%" }
+// formatPercent renders a share in [0, 1] as a percentage: "42.5%".
+func formatPercent(share float64) string { return sig3(share*100) + "%" }
 
-// FormatRate renders an offered event rate in events/s: "10/s", "0.5/s",
+// formatRate renders an offered event rate in events/s: "10/s", "0.5/s",
 // "8k/s".
-func FormatRate(perSec float64) string { return FormatSI(perSec) + "/s" }
+func formatRate(perSec float64) string { return FormatSI(perSec) + "/s" }
 
 // FormatInterval renders a polling interval given in seconds: "100ms", "2s".
 func FormatInterval(s float64) string { return FormatNS(s * 1e9) }
@@ -127,4 +131,23 @@ func round3(v float64) float64 {
 	}
 	scale := math.Pow(10, 2-math.Floor(math.Log10(math.Abs(v))))
 	return math.Round(v*scale) / scale
+}
+
+// machine describes e in one line for plot captions and table titles:
+// "AMD EPYC, 2 cores, 3.8 GiB".
+func machine(e results.Env) string {
+	var parts []string
+	if e.CPU != "" {
+		parts = append(parts, e.CPU)
+	}
+	if e.Cores > 0 {
+		parts = append(parts, strconv.Itoa(e.Cores)+" cores")
+	}
+	if e.MemoryBytes > 0 {
+		parts = append(parts, formatBytes(float64(e.MemoryBytes)))
+	}
+	if len(parts) == 0 {
+		return "unknown machine"
+	}
+	return strings.Join(parts, ", ")
 }

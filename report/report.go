@@ -1,0 +1,98 @@
+// Package report turns results.json into what people read: report.md with
+// its plots, the terminal tables, and the verdicts in them (the summary, the
+// targets, each fault's recovery). Every sentence and figure is computed
+// from a results.Report when it is rendered, never stored, so a report
+// re-rendered after a renderer changes, or on another machine, says what the
+// data says; and because rendering lives here, above the schema, the load
+// generator that fills results.Report links no table or plot library.
+package report
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/pushbench/pushbench/results"
+)
+
+// ReportName is the name of the Markdown report inside a report's
+// directory.
+const ReportName = "report.md"
+
+// PlotsDir is the directory, inside a report's, that WriteDir fills with the plots report.md embeds.
+const PlotsDir = "plots"
+
+// Reporter renders something to w. Every table, the report and the text
+// summary are Reporters, so a new output format is one function.
+type Reporter func(w io.Writer) error
+
+// Report renders to w.
+func (r Reporter) Report(w io.Writer) error { return r(w) }
+
+// WriteDir renders r into dir: the plots under dir/plots and dir/report.md
+// embedding them, with sections (such as the real-browser or reverse-proxy
+// outcomes, which live in their own packages and files) before the
+// correctness statement. It does not write results.json:
+// results.Report.Save does.
+func WriteDir(dir string, r *results.Report, sections ...Reporter) error {
+	plots, err := writePlots(dir, r)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := newMarkdownReport(r, plots, sections...)(&buf); err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, ReportName), buf.Bytes())
+}
+
+// errWriter keeps the first error, so the report reads as a sequence of
+// writes rather than a ladder of checks (the errWriter of "Errors are
+// values").
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (m *errWriter) printf(format string, args ...any) {
+	if m.err == nil {
+		_, m.err = fmt.Fprintf(m.w, format, args...)
+	}
+}
+
+func (m *errWriter) table(rep Reporter) {
+	if m.err == nil {
+		m.err = rep(m.w)
+	}
+}
+
+// writeFileAtomic writes data to path through a temporary file in the same
+// directory and a rename.
+func writeFileAtomic(path string, data []byte) (err error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			os.Remove(f.Name()) // best effort: the error that matters is err
+		}
+	}()
+	if _, err := io.Copy(f, bytes.NewReader(data)); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(f.Name(), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
