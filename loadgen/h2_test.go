@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -17,11 +16,11 @@ import (
 	"github.com/pushbench/pushbench/servers"
 )
 
-// h2Stack is a real pushbench server on an HTTP/2 test server: TLS with ALPN
-// for the h2 variants, cleartext with prior knowledge for h2c.
+// h2Stack is a real pushbench server on an HTTP/2 peer: TLS with ALPN for
+// the h2 variants, cleartext with prior knowledge for h2c.
 type h2Stack struct {
+	*peer
 	hub  *servers.Hub
-	ts   *httptest.Server
 	opts Options // what clients need to reach it: the TLS roots
 
 	mu      sync.Mutex
@@ -36,7 +35,11 @@ func newH2Stack(t *testing.T, tlsOn bool) *h2Stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.ts = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	start := startH2C
+	if tlsOn {
+		start = startH2TLS
+	}
+	s.peer = newPeerWith(t, "", func(_ int, _ uint64, w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.protos[r.ProtoMajor]++
 		if r.URL.Path == "/sse" {
@@ -44,23 +47,13 @@ func newH2Stack(t *testing.T, tlsOn bool) *h2Stack {
 		}
 		s.mu.Unlock()
 		srv.ServeHTTP(w, r)
-	}))
+	}, start)
 	if tlsOn {
-		s.ts.EnableHTTP2 = true
-		s.ts.StartTLS()
 		roots := x509.NewCertPool()
-		roots.AddCert(s.ts.Certificate())
+		roots.AddCert(s.srv.Certificate())
 		s.opts.TLSConfig = &tls.Config{RootCAs: roots}
-	} else {
-		s.ts.Config.Protocols = new(http.Protocols)
-		s.ts.Config.Protocols.SetHTTP1(true)
-		s.ts.Config.Protocols.SetUnencryptedHTTP2(true)
-		s.ts.Start()
 	}
-	t.Cleanup(func() {
-		srv.Close() // ends every stream, so the test server can close
-		s.ts.Close()
-	})
+	t.Cleanup(srv.Close) // ends every stream, so the peer can close
 	return s
 }
 
@@ -88,7 +81,6 @@ func (s *h2Stack) requests() (h2, other int) {
 }
 
 func TestHTTP2VariantsDeliverAndResume(t *testing.T) {
-	sseNoLeaks(t)
 	const clients, first, second = 4, 30, 30
 	for _, tc := range []struct {
 		transport contract.Transport
@@ -116,7 +108,7 @@ func TestHTTP2VariantsDeliverAndResume(t *testing.T) {
 			o.ReadTimeout = 5 * time.Second
 			ctx, cancel := context.WithTimeout(context.Background(), 2*hangGuard) // a hang guard for every wait below
 			defer cancel()
-			f, err := StartFleet(ctx, FleetConfig{Transport: transport, Target: s.ts.URL, Clients: clients, Options: o})
+			f, err := StartFleet(ctx, FleetConfig{Transport: transport, Target: s.base, Clients: clients, Options: o})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -134,7 +126,7 @@ func TestHTTP2VariantsDeliverAndResume(t *testing.T) {
 
 			// The server drops every connection; each client comes back
 			// on a new one and resumes where it was.
-			s.ts.CloseClientConnections()
+			s.srv.CloseClientConnections()
 			s.publish(t, second)
 			if err := f.WaitCaughtUp(ctx, s.hub.Head()); err != nil {
 				t.Fatalf("after the drop: %v (errors %v)", err, f.Errors())
@@ -194,21 +186,17 @@ func TestHTTP2VariantsDeliverAndResume(t *testing.T) {
 // An HTTP/2 variant refuses a server that does not speak HTTP/2 rather than
 // measure HTTP/1.1 under its name.
 func TestHTTP2VariantsRefuseHTTP1Server(t *testing.T) {
-	sseNoLeaks(t)
 	hub := servers.NewHub(nil)
 	srv, err := servers.New(hub, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(srv) // HTTP/1.1 only
-	t.Cleanup(func() { srv.Close(); ts.Close() })
+	p := newPeer(t, "", func(_ int, _ uint64, w http.ResponseWriter, r *http.Request) { srv.ServeHTTP(w, r) }) // HTTP/1.1 only
+	t.Cleanup(srv.Close)                                                                                       // ends every stream, so the peer can close
 	for _, transport := range []contract.Transport{contract.SSEH2C, contract.PollH2C} {
 		t.Run(string(transport), func(t *testing.T) {
 			tr := NewTracker(0, NewLatency(), 0)
-			c, err := New(transport, ts.URL, tr, &Options{SSERetry: 10 * time.Millisecond, PollInterval: 10 * time.Millisecond})
-			if err != nil {
-				t.Fatal(err)
-			}
+			c := newTestClient(t, transport, p.base, tr, Options{SSERetry: 10 * time.Millisecond, PollInterval: 10 * time.Millisecond})
 			// The prior-knowledge preface is no HTTP/1.1 request: the
 			// server refuses it, and the client keeps trying until ctx
 			// ends without ever counting a stream or a poll. (A poller
@@ -244,36 +232,26 @@ func TestHTTP2VariantsCheckBase(t *testing.T) {
 // A stream silent for ReadTimeout is dead: the client reconnects, as the
 // EventSource does over HTTP/1.1, with Last-Event-ID.
 func TestHTTP2SSEReadTimeout(t *testing.T) {
-	sseNoLeaks(t)
 	var mu sync.Mutex
 	var ids []string
-	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	p := newPeerWith(t, "", func(n int, _ uint64, w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		ids = append(ids, r.Header.Get("Last-Event-ID"))
-		n := len(ids)
 		mu.Unlock()
 		if r.ProtoMajor != 2 {
 			t.Errorf("request over %s", r.Proto)
 		}
-		if n == 1 {
-			sseSend(w, sseTestFrame(1)) // then silence
+		if n == 0 {
+			sseSend(w, sseFrame(1)) // then silence
 		} else {
-			sseSend(w, sseTestFrame(2))
+			sseSend(w, sseFrame(2))
 		}
 		<-r.Context().Done()
-	}))
-	ts.Config.Protocols = new(http.Protocols)
-	ts.Config.Protocols.SetUnencryptedHTTP2(true)
-	ts.Start()
-	t.Cleanup(ts.Close)
+	}, startH2C)
 	tr := NewTracker(0, NewLatency(), 0)
-	c, err := New(contract.SSEH2C, ts.URL, tr, &Options{ReadTimeout: 100 * time.Millisecond, SSERetry: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stop := runSSE(t, c)
-	sseWaitFor(t, "event 2 after a reconnection", func() bool { return tr.Delivered() == 2 })
-	if err := stop(); err != nil {
+	r := start(t, newTestClient(t, contract.SSEH2C, p.base, tr, Options{ReadTimeout: 100 * time.Millisecond, SSERetry: 10 * time.Millisecond}))
+	waitFor(t, "event 2 after a reconnection", func() bool { return tr.Delivered() == 2 })
+	if err := r.stop(t); err != nil {
 		t.Fatal(err)
 	}
 	mu.Lock()
@@ -288,26 +266,17 @@ func TestHTTP2SSEReadTimeout(t *testing.T) {
 // counted (net/http reports it with an error of its own, so as a protocol
 // error), and the client goes on.
 func TestHTTP2VariantsBoundResponseHeaders(t *testing.T) {
-	sseNoLeaks(t)
-	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	p := newPeerWith(t, "", func(_ int, _ uint64, w http.ResponseWriter, r *http.Request) {
 		// Four times the bound: within net/http's own default of 10 MiB.
 		w.Header().Set("X-Big", strings.Repeat("a", 4*MaxResponseHeaderBytes))
 		if sseSend(w, ": open\n") {
 			<-r.Context().Done()
 		}
-	}))
-	ts.Config.Protocols = new(http.Protocols)
-	ts.Config.Protocols.SetUnencryptedHTTP2(true)
-	ts.Start()
-	t.Cleanup(ts.Close)
+	}, startH2C)
 	for _, transport := range []contract.Transport{contract.SSEH2C, contract.PollH2C} {
 		t.Run(string(transport), func(t *testing.T) {
 			tr := NewTracker(0, nil, 0)
-			c, err := New(transport, ts.URL, tr, &Options{SSERetry: time.Hour, PollInterval: time.Hour})
-			if err != nil {
-				t.Fatal(err)
-			}
-			r := start(t, c)
+			r := start(t, newTestClient(t, transport, p.base, tr, Options{SSERetry: time.Hour, PollInterval: time.Hour}))
 			waitFor(t, "a failure", func() bool { return tr.failed[FailProtocol].Load() == 1 })
 			if err := r.stop(t); err != nil {
 				t.Fatalf("Run = %v, want nil: the client goes on", err)

@@ -1,14 +1,12 @@
 package loadgen
 
 import (
-	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,99 +16,6 @@ import (
 	"github.com/pushbench/pushbench/contract"
 	"github.com/pushbench/pushbench/results"
 )
-
-// hostile is a server written for one misbehaviour: on every connection it
-// reads the request's head, writes prefix and then junk until it has
-// written total bytes or the client hangs up, and then holds the connection
-// open until the client closes it. It reads and discards whatever else the
-// client sends.
-type hostile struct {
-	l        net.Listener
-	prefix   []byte
-	total    int64
-	wg       sync.WaitGroup
-	done     chan struct{}
-	conns    atomic.Int64
-	written  atomic.Int64 // bytes written over every connection
-	hungUp   atomic.Int64 // connections the client closed before total
-	finished atomic.Int64 // connections that took all total bytes
-}
-
-// junk is what a hostile server streams: no CR or LF, so a header line
-// never ends.
-var junk = bytes.Repeat([]byte("a"), 64<<10)
-
-// newHostile starts a hostile server on loopback; it stops with the test.
-func newHostile(t *testing.T, prefix string, total int64) *hostile {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &hostile{l: l, prefix: []byte(prefix), total: total, done: make(chan struct{})}
-	h.wg.Go(h.accept)
-	t.Cleanup(func() {
-		close(h.done)
-		_ = l.Close() // ends accept; its error says nothing
-		h.wg.Wait()
-	})
-	return h
-}
-
-func (h *hostile) addr() string { return h.l.Addr().String() }
-
-func (h *hostile) accept() {
-	for {
-		c, err := h.l.Accept()
-		if err != nil {
-			return // the listener is closed
-		}
-		h.conns.Add(1)
-		h.wg.Go(func() { h.serve(c) })
-	}
-}
-
-func (h *hostile) serve(c net.Conn) {
-	// Answer only once asked, as a server does: an HTTP client may take
-	// bytes that come before its request for a broken connection.
-	br := bufio.NewReader(c)
-	if _, err := http.ReadRequest(br); err != nil {
-		_ = c.Close() // no request: nothing to answer
-		return
-	}
-	read := make(chan struct{})
-	h.wg.Go(func() {
-		defer close(read)
-		_, _ = io.Copy(io.Discard, br) // until the client closes, or serve does
-	})
-	defer func() {
-		_ = c.Close() // done with it either way
-		<-read
-	}()
-	if !h.write(c) {
-		h.hungUp.Add(1)
-		return
-	}
-	h.finished.Add(1)
-	select { // the client decides when the connection ends
-	case <-read:
-	case <-h.done:
-	}
-}
-
-// write writes the prefix and junk up to total, reporting whether all of it
-// went out.
-func (h *hostile) write(c net.Conn) bool {
-	n, err := c.Write(h.prefix)
-	h.written.Add(int64(n))
-	left := h.total - int64(n)
-	for err == nil && left > 0 {
-		n, err = c.Write(junk[:min(int64(len(junk)), left)])
-		h.written.Add(int64(n))
-		left -= int64(n)
-	}
-	return err == nil
-}
 
 // heapInUse is the live heap after a collection.
 func heapInUse() int64 {
@@ -132,7 +37,6 @@ func TestClientsBoundResponseHeaders(t *testing.T) {
 	)
 	for _, transport := range []contract.Transport{contract.SSE, contract.Poll, contract.WS} {
 		t.Run(string(transport), func(t *testing.T) {
-			checkLeaks(t)
 			h := newHostile(t, "HTTP/1.1 200 OK\r\nX-Junk: ", total)
 			tr := NewTracker(0, nil, 0)
 			// Hour-long pauses: one connection shows it, and the client
@@ -170,17 +74,49 @@ func TestClientsBoundResponseHeaders(t *testing.T) {
 	}
 }
 
+// The followers bound the header as the clients do: a WebSocket, which does
+// not reconnect, ends with ErrHeaderTooLarge, and a Poller retries, saying
+// so through OnRetry.
+func TestFollowersBoundResponseHeaders(t *testing.T) {
+	const total = 64 << 20 // far more than the bound
+	t.Run("ws", func(t *testing.T) {
+		h := newHostile(t, "HTTP/1.1 101 Switching Protocols\r\nX-Junk: ", total)
+		ws := &WebSocket{URL: "ws://" + h.addr() + "/ws"}
+		if err := start(t, ws).wait(t); !errors.Is(err, ErrHeaderTooLarge) {
+			t.Fatalf("Run = %v, want ErrHeaderTooLarge", err)
+		}
+		waitFor(t, "the server to see the client hang up", func() bool { return h.hungUp.Load() == 1 })
+	})
+	t.Run("poll", func(t *testing.T) {
+		h := newHostile(t, "HTTP/1.1 200 OK\r\nX-Junk: ", total)
+		var retries atomic.Int64
+		po := &Poller{
+			URL:     "http://" + h.addr() + "/poll",
+			Options: &Options{PollInterval: time.Hour},
+			OnRetry: func(error, time.Duration) { retries.Add(1) },
+		}
+		r := start(t, po)
+		waitFor(t, "a retry", func() bool { return retries.Load() == 1 })
+		if err := r.stop(t); err != nil {
+			t.Fatalf("Run = %v, want nil: a header too large is retried", err)
+		}
+		waitFor(t, "the server to see the client hang up", func() bool { return h.hungUp.Load() == 1 })
+		if n := h.accepted.Load(); n != 1 {
+			t.Fatalf("%d connections, want 1: the retry waits an hour", n)
+		}
+	})
+}
+
 // A header just under the bound is read, and the limit lifted after it:
 // the stream that follows is not bounded by it.
 func TestHeaderBoundLiftsAfterTheHeader(t *testing.T) {
-	checkLeaks(t)
 	pad := bytes.Repeat([]byte("p"), MaxResponseHeaderBytes-4096)
 	stream := bytes.Repeat([]byte(": heartbeat comment\n"), 2*MaxResponseHeaderBytes/20)
 	answer := "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nX-Pad: " + string(pad) + "\r\n\r\n" +
-		string(stream) + string(sseTestFrame(1))
+		string(stream) + sseFrame(1)
 	h := newHostile(t, answer, int64(len(answer)))
 	tr := NewTracker(0, nil, 0)
-	c := newTestSSEClient(t, "http://"+h.addr(), tr, &Options{SSERetry: time.Hour})
+	c := newTestClient(t, contract.SSE, "http://"+h.addr(), tr, Options{SSERetry: time.Hour})
 	r := start(t, c)
 	waitFor(t, "event 1 after twice the bound of stream", func() bool { return tr.Delivered() == 1 })
 	if err := r.stop(t); err != nil {

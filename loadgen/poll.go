@@ -27,10 +27,12 @@ var (
 	ErrPollRejected = errors.New("loadgen: poll rejected")
 	// ErrPollTooLong is a poll answer longer than MaxPollBody.
 	ErrPollTooLong = errors.New("loadgen: poll answer too long")
+	// ErrPollURL is a Poller URL that is not http or https.
+	ErrPollURL = errors.New("loadgen: poll: not an http or https URL")
 
 	// errBadAnswer is a 200 answer that is not the protocol's JSON object.
-	// It is counted as malformed, and the client polls again after
-	// PollInterval.
+	// The polling client counts it as malformed and polls again after
+	// PollInterval; a Poller gives up.
 	errBadAnswer = errors.New("loadgen: malformed poll answer")
 )
 

@@ -8,11 +8,9 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,117 +19,23 @@ import (
 	"github.com/pushbench/pushbench/results"
 )
 
-// fakePoll is a tiny /poll endpoint following the wire protocol in
-// servers/doc.go over events 1..head, at most batch per answer. answer, if
-// set, may take over the n-th request (from 0) by returning true.
-type fakePoll struct {
-	srv    *httptest.Server
-	head   uint64
-	batch  uint64
-	answer func(n int, after uint64, w http.ResponseWriter, r *http.Request) bool
-	conns  atomic.Int64 // connections accepted
-	mu     sync.Mutex
-	query  []string    // raw query of each request
-	reqAt  []time.Time // when each request arrived
-}
-
-func newFakePoll(t *testing.T, head, batch uint64, answer func(n int, after uint64, w http.ResponseWriter, r *http.Request) bool) *fakePoll {
-	t.Helper()
-	f := &fakePoll{head: head, batch: batch, answer: answer}
-	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(f.handle))
-	f.srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			f.conns.Add(1)
-		}
-	}
-	f.srv.Start()
-	t.Cleanup(f.srv.Close)
-	return f
-}
-
-func (f *fakePoll) handle(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != "/poll" {
-		http.NotFound(w, r)
-		return
-	}
-	after, err := strconv.ParseUint(r.URL.Query().Get("after"), 10, 64)
-	if err != nil || after > f.head {
-		http.Error(w, "bad cursor", http.StatusBadRequest)
-		return
-	}
-	f.mu.Lock()
-	n := len(f.query)
-	f.query = append(f.query, r.URL.RawQuery)
-	f.reqAt = append(f.reqAt, time.Now())
-	f.mu.Unlock()
-	if f.answer != nil && f.answer(n, after, w, r) {
-		return
-	}
-	writePoll(w, after, f.head, f.batch)
-}
-
-// writePoll answers a poll after cursor after as the protocol says.
-func writePoll(w http.ResponseWriter, after, head, batch uint64) {
-	if after == head {
-		w.WriteHeader(http.StatusNoContent)
-		return
-	}
-	last := min(after+batch, head)
-	b := []byte(`{"events":[`)
-	for seq := after + 1; seq <= last; seq++ {
-		if seq > after+1 {
-			b = append(b, ',')
-		}
-		b = append(b, testEvent(seq)...)
-	}
-	b = append(b, `],"next":`...)
-	b = strconv.AppendUint(b, last, 10)
-	b = append(b, `,"more":`...)
-	b = strconv.AppendBool(b, last < head)
-	b = append(b, '}')
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(b) // a client that hung up is the test's to notice
-}
-
-func (f *fakePoll) queries() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.query...)
-}
-
-func (f *fakePoll) arrivals() []time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]time.Time(nil), f.reqAt...)
-}
-
 // attemptsOK reports whether c shows one attempt per answered poll plus
 // failed ones, allowing for the one request a cancel may cut short.
 func attemptsOK(c Counts, failed uint64) bool {
 	return c.Attempts == c.Polls+failed || c.Attempts == c.Polls+failed+1
 }
 
-func newPoll(t *testing.T, base string, tr *Tracker, o Options) Client {
-	t.Helper()
-	c, err := New(contract.Poll, base, tr, &o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
 // TestPollDeliversEveryEventOnce polls 40 events in batches of 32 (the first
 // answer is big enough for the server to send it chunked) and keeps polling
 // once caught up.
 func TestPollDeliversEveryEventOnce(t *testing.T) {
-	checkLeaks(t)
 	const head = 40
-	f := newFakePoll(t, head, 32, nil)
+	p := newPollPeer(t, head, 32, nil)
 	tr := NewTracker(0, NewLatency(), 0)
 	observe, observed := collect()
-	r := start(t, newPoll(t, f.srv.URL, tr, Options{PollInterval: 5 * time.Millisecond, Observe: observe}))
+	r := start(t, newTestClient(t, contract.Poll, p.base, tr, Options{PollInterval: 5 * time.Millisecond, Observe: observe}))
 	waitFor(t, "empty polls after the last event", func() bool {
-		return tr.Delivered() == head && len(f.queries()) >= 5
+		return tr.Delivered() == head && len(p.requests()) >= 5
 	})
 	if err := r.stop(t); err != nil {
 		t.Fatalf("Run = %v", err)
@@ -145,23 +49,22 @@ func TestPollDeliversEveryEventOnce(t *testing.T) {
 		t.Fatalf("counts %+v\nwant   %+v", got, want)
 	}
 	checkObserved(t, observed(), 1, head)
-	q := f.queries()
+	q := p.requests()
 	if q[0] != "after=0" || q[1] != "after=32" || q[2] != "after=40" {
 		t.Fatalf("queries %q, want after=0, after=32, after=40, …", q)
 	}
 }
 
 func TestPollKeepAliveReusesOneConnection(t *testing.T) {
-	checkLeaks(t)
-	f := newFakePoll(t, 3, 1, nil)
+	p := newPollPeer(t, 3, 1, nil)
 	tr := NewTracker(0, nil, 0)
-	r := start(t, newPoll(t, f.srv.URL, tr, Options{PollInterval: time.Millisecond}))
-	waitFor(t, "20 polls", func() bool { return len(f.queries()) >= 20 })
+	r := start(t, newTestClient(t, contract.Poll, p.base, tr, Options{PollInterval: time.Millisecond}))
+	waitFor(t, "20 polls", func() bool { return len(p.requests()) >= 20 })
 	if err := r.stop(t); err != nil {
 		t.Fatalf("Run = %v", err)
 	}
-	if n := f.conns.Load(); n != 1 {
-		t.Fatalf("server accepted %d connections for %d polls, want 1", n, len(f.queries()))
+	if n := p.accepted.Load(); n != 1 {
+		t.Fatalf("server accepted %d connections for %d polls, want 1", n, len(p.requests()))
 	}
 	if c := tr.Counts(3); c.Connects != 1 || c.Delivered != 3 || !attemptsOK(c, 0) {
 		t.Fatalf("counts %+v, want 1 connect, 3 delivered, one attempt per poll", c)
@@ -171,15 +74,14 @@ func TestPollKeepAliveReusesOneConnection(t *testing.T) {
 // TestPollMoreRepollsAtOnce sets an hour's interval: only "more" can fetch the
 // second and third batches within the test.
 func TestPollMoreRepollsAtOnce(t *testing.T) {
-	checkLeaks(t)
-	f := newFakePoll(t, 10, 4, nil)
+	p := newPollPeer(t, 10, 4, nil)
 	tr := NewTracker(0, nil, 0)
-	r := start(t, newPoll(t, f.srv.URL, tr, Options{PollInterval: time.Hour}))
+	r := start(t, newTestClient(t, contract.Poll, p.base, tr, Options{PollInterval: time.Hour}))
 	waitFor(t, "all events", func() bool { return tr.Delivered() == 10 })
 	if err := r.stop(t); err != nil { // also: cancel during the pause
 		t.Fatalf("Run = %v", err)
 	}
-	if q := strings.Join(f.queries(), " "); q != "after=0 after=4 after=8" {
+	if q := strings.Join(p.requests(), " "); q != "after=0 after=4 after=8" {
 		t.Fatalf("queries %q, want after=0 after=4 after=8 and then a pause", q)
 	}
 }
@@ -188,13 +90,12 @@ func TestPollMoreRepollsAtOnce(t *testing.T) {
 // between two answers with events, in different layouts. A client that kept
 // the previous answer's events would count them again.
 func TestPollGapAndStaleEvents(t *testing.T) {
-	checkLeaks(t)
 	answers := []string{
 		`{"events":[` + string(testEvent(1)) + `,` + string(testEvent(2)) + `],"next":2,"more":true}`,
 		`{"gap":{"from":3,"to":4},"next":4,"more":true}`,
 		"{ \"more\" : false ,\n \"extra\": [1, {\"x\": \"]}\"}],\n \"events\" : [ " + string(testEvent(5)) + " ] , \"next\" : 5 }",
 	}
-	f := newFakePoll(t, 5, 5, func(n int, _ uint64, w http.ResponseWriter, _ *http.Request) bool {
+	p := newPollPeer(t, 5, 5, func(n int, w http.ResponseWriter, _ *http.Request) bool {
 		if n >= len(answers) {
 			return false
 		}
@@ -202,8 +103,8 @@ func TestPollGapAndStaleEvents(t *testing.T) {
 		return true
 	})
 	tr := NewTracker(0, nil, 0)
-	r := start(t, newPoll(t, f.srv.URL, tr, Options{PollInterval: time.Millisecond}))
-	waitFor(t, "an empty poll", func() bool { return len(f.queries()) > len(answers) })
+	r := start(t, newTestClient(t, contract.Poll, p.base, tr, Options{PollInterval: time.Millisecond}))
+	waitFor(t, "an empty poll", func() bool { return len(p.requests()) > len(answers) })
 	if err := r.stop(t); err != nil {
 		t.Fatalf("Run = %v", err)
 	}
@@ -215,19 +116,18 @@ func TestPollGapAndStaleEvents(t *testing.T) {
 	if got != want {
 		t.Fatalf("counts %+v\nwant   %+v", got, want)
 	}
-	if q := f.queries(); q[1] != "after=2" || q[2] != "after=4" || q[3] != "after=5" {
+	if q := p.requests(); q[1] != "after=2" || q[2] != "after=4" || q[3] != "after=5" {
 		t.Fatalf("queries %q", q)
 	}
 }
 
 func TestPollMalformed(t *testing.T) {
-	checkLeaks(t)
 	answers := []string{
 		`{"events":["garbage"],"next":0,"more":false}`, // not an event
 		`not json`, // not an answer
 		`{"events":[` + string(testEvent(1)) + `],"next":7,"more":false}`, // wrong next
 	}
-	f := newFakePoll(t, 1, 1, func(n int, _ uint64, w http.ResponseWriter, _ *http.Request) bool {
+	p := newPollPeer(t, 1, 1, func(n int, w http.ResponseWriter, _ *http.Request) bool {
 		if n >= len(answers) {
 			return false
 		}
@@ -235,8 +135,8 @@ func TestPollMalformed(t *testing.T) {
 		return true
 	})
 	tr := NewTracker(0, nil, 0)
-	r := start(t, newPoll(t, f.srv.URL, tr, Options{PollInterval: time.Millisecond}))
-	waitFor(t, "an empty poll", func() bool { return len(f.queries()) > len(answers) })
+	r := start(t, newTestClient(t, contract.Poll, p.base, tr, Options{PollInterval: time.Millisecond}))
+	waitFor(t, "an empty poll", func() bool { return len(p.requests()) > len(answers) })
 	if err := r.stop(t); err != nil {
 		t.Fatalf("Run = %v", err)
 	}
@@ -256,13 +156,12 @@ func TestPollGivesUp(t *testing.T) {
 		{"429", "", http.StatusTooManyRequests, []string{"429"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			checkLeaks(t)
-			f := newFakePoll(t, 1, 1, func(_ int, _ uint64, w http.ResponseWriter, _ *http.Request) bool {
+			p := newPollPeer(t, 1, 1, func(_ int, w http.ResponseWriter, _ *http.Request) bool {
 				http.Error(w, "cursor ahead of the stream", tc.status)
 				return true
 			})
 			tr := NewTracker(0, nil, 0)
-			err := start(t, newPoll(t, f.srv.URL+tc.base, tr, Options{PollInterval: time.Millisecond})).wait(t)
+			err := start(t, newTestClient(t, contract.Poll, p.base+tc.base, tr, Options{PollInterval: time.Millisecond})).wait(t)
 			if !errors.Is(err, ErrPollRejected) {
 				t.Fatalf("Run = %v, want ErrPollRejected", err)
 			}
@@ -279,8 +178,7 @@ func TestPollGivesUp(t *testing.T) {
 }
 
 func TestPollRetriesServerErrors(t *testing.T) {
-	checkLeaks(t)
-	f := newFakePoll(t, 3, 3, func(n int, _ uint64, w http.ResponseWriter, _ *http.Request) bool {
+	p := newPollPeer(t, 3, 3, func(n int, w http.ResponseWriter, _ *http.Request) bool {
 		if n < 2 {
 			http.Error(w, "overloaded", http.StatusServiceUnavailable)
 			return true
@@ -288,7 +186,7 @@ func TestPollRetriesServerErrors(t *testing.T) {
 		return false
 	})
 	tr := NewTracker(0, nil, 0)
-	r := start(t, newPoll(t, f.srv.URL, tr, Options{PollInterval: time.Millisecond}))
+	r := start(t, newTestClient(t, contract.Poll, p.base, tr, Options{PollInterval: time.Millisecond}))
 	waitFor(t, "all events", func() bool { return tr.Delivered() == 3 })
 	if err := r.stop(t); err != nil {
 		t.Fatalf("Run = %v", err)
@@ -300,29 +198,27 @@ func TestPollRetriesServerErrors(t *testing.T) {
 
 func TestPollRedials(t *testing.T) {
 	t.Run("after Connection: close", func(t *testing.T) {
-		checkLeaks(t)
-		f := newFakePoll(t, 8, 4, func(n int, after uint64, w http.ResponseWriter, _ *http.Request) bool {
+		p := newPollPeer(t, 8, 4, func(n int, w http.ResponseWriter, _ *http.Request) bool {
 			if n == 0 {
 				w.Header().Set("Connection", "close")
 			}
 			return false
 		})
 		tr := NewTracker(0, nil, 0)
-		r := start(t, newPoll(t, f.srv.URL, tr, Options{PollInterval: time.Hour}))
+		r := start(t, newTestClient(t, contract.Poll, p.base, tr, Options{PollInterval: time.Hour}))
 		waitFor(t, "all events", func() bool { return tr.Delivered() == 8 })
 		if err := r.stop(t); err != nil {
 			t.Fatalf("Run = %v", err)
 		}
 		// Had the client not hung up, its second request would have failed
 		// and been retried: one more attempt than polls.
-		if c := tr.Counts(8); c.Connects != 2 || c.Attempts != c.Polls || f.conns.Load() != 2 {
-			t.Fatalf("counts %+v, server saw %d connections; want 2 connects, one attempt per poll", c, f.conns.Load())
+		if c := tr.Counts(8); c.Connects != 2 || c.Attempts != c.Polls || p.accepted.Load() != 2 {
+			t.Fatalf("counts %+v, server saw %d connections; want 2 connects, one attempt per poll", c, p.accepted.Load())
 		}
 	})
 
 	t.Run("stale keep-alive connection", func(t *testing.T) {
-		checkLeaks(t)
-		f := newFakePoll(t, 8, 4, func(n int, after uint64, w http.ResponseWriter, _ *http.Request) bool {
+		p := newPollPeer(t, 8, 4, func(n int, w http.ResponseWriter, _ *http.Request) bool {
 			if n != 1 {
 				return false
 			}
@@ -339,7 +235,7 @@ func TestPollRedials(t *testing.T) {
 		})
 		tr := NewTracker(0, nil, 0)
 		// An hour's interval: only an immediate resend fetches events 5..8.
-		r := start(t, newPoll(t, f.srv.URL, tr, Options{PollInterval: time.Hour}))
+		r := start(t, newTestClient(t, contract.Poll, p.base, tr, Options{PollInterval: time.Hour}))
 		waitFor(t, "all events", func() bool { return tr.Delivered() == 8 })
 		if err := r.stop(t); err != nil {
 			t.Fatalf("Run = %v", err)
@@ -352,9 +248,8 @@ func TestPollRedials(t *testing.T) {
 }
 
 func TestPollReadTimeout(t *testing.T) {
-	checkLeaks(t)
 	const timeout = 150 * time.Millisecond
-	f := newFakePoll(t, 2, 2, func(n int, _ uint64, _ http.ResponseWriter, r *http.Request) bool {
+	p := newPollPeer(t, 2, 2, func(n int, _ http.ResponseWriter, r *http.Request) bool {
 		if n > 0 {
 			return false
 		}
@@ -366,14 +261,14 @@ func TestPollReadTimeout(t *testing.T) {
 		return true
 	})
 	tr := NewTracker(0, nil, 0)
-	r := start(t, newPoll(t, f.srv.URL, tr, Options{PollInterval: time.Millisecond, ReadTimeout: timeout}))
+	r := start(t, newTestClient(t, contract.Poll, p.base, tr, Options{PollInterval: time.Millisecond, ReadTimeout: timeout}))
 	waitFor(t, "all events", func() bool { return tr.Delivered() == 2 })
 	if err := r.stop(t); err != nil {
 		t.Fatalf("Run = %v", err)
 	}
 	// Only the read timeout can end the first request before the hang
 	// guard: the second comes no sooner than it.
-	at := f.arrivals()
+	at := p.arrivals()
 	if d := at[1].Sub(at[0]); d < timeout {
 		t.Fatalf("second request %v after the first, before the %v read timeout", d, timeout)
 	}
@@ -383,9 +278,8 @@ func TestPollReadTimeout(t *testing.T) {
 }
 
 func TestPollCancelDuringRequest(t *testing.T) {
-	checkLeaks(t)
 	arrived := make(chan struct{}, 1)
-	f := newFakePoll(t, 1, 1, func(_ int, _ uint64, _ http.ResponseWriter, r *http.Request) bool {
+	p := newPollPeer(t, 1, 1, func(_ int, _ http.ResponseWriter, r *http.Request) bool {
 		arrived <- struct{}{}
 		select {
 		case <-r.Context().Done():
@@ -396,7 +290,7 @@ func TestPollCancelDuringRequest(t *testing.T) {
 	})
 	// The request timeout is 45 s, far beyond the hang guard: stop returns
 	// within the guard only if the cancel itself ends the request.
-	r := start(t, newPoll(t, f.srv.URL, NewTracker(0, nil, 0), Options{}))
+	r := start(t, newTestClient(t, contract.Poll, p.base, NewTracker(0, nil, 0), Options{}))
 	<-arrived
 	if err := r.stop(t); err != nil {
 		t.Fatalf("Run = %v", err)

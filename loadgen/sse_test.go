@@ -5,118 +5,26 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/pushbench/pushbench/contract"
-	"github.com/pushbench/pushbench/event"
 	"github.com/pushbench/pushbench/results"
 )
 
-// sseNoLeaks fails the test if it leaves goroutines behind. Call it first:
-// cleanups run last-in first-out, so the check runs after every server the
-// test starts has been closed.
-func sseNoLeaks(t *testing.T) {
+// newSSEPeer serves handle at /sse.
+func newSSEPeer(t *testing.T, handle peerHandler) *peer {
 	t.Helper()
-	opt := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
-}
-
-// sseTestEvent is the canonical JSON of event seq, with a fixed time so tests
-// can compare bytes.
-func sseTestEvent(seq uint64) []byte {
-	return event.Event{Seq: seq, At: 1_700_000_000_000_000_000 + int64(seq), Type: "tick", Data: "payload"}.AppendJSON(nil)
-}
-
-// sseTestFrame is event seq as the SSE server frames it.
-func sseTestFrame(seq uint64) string {
-	return fmt.Sprintf("id: %d\nevent: tick\ndata: %s\n\n", seq, sseTestEvent(seq))
-}
-
-// sseServer serves handle on /sse, numbering connections from 1.
-func sseServer(t *testing.T, handle func(w http.ResponseWriter, r *http.Request, conn int)) (srv *httptest.Server, conns *atomic.Int64) {
-	t.Helper()
-	conns = new(atomic.Int64)
-	mux := http.NewServeMux()
-	mux.HandleFunc("/sse", func(w http.ResponseWriter, r *http.Request) {
-		handle(w, r, int(conns.Add(1)))
-	})
-	srv = httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return srv, conns
-}
-
-// sseSend starts a 200 text/event-stream response if none is started yet,
-// writes parts and flushes. It reports whether the client is still there.
-func sseSend(w http.ResponseWriter, parts ...string) bool {
-	if w.Header().Get("Content-Type") == "" {
-		w.Header().Set("Content-Type", "text/event-stream")
-	}
-	for _, p := range parts {
-		if _, err := io.WriteString(w, p); err != nil {
-			return false
-		}
-	}
-	return http.NewResponseController(w).Flush() == nil
-}
-
-// runSSE runs c until the returned stop is called; stop cancels, waits for
-// Run and returns its error, failing the test if Run hangs.
-func runSSE(t *testing.T, c Client) (stop func() error) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- c.Run(ctx) }()
-	var once sync.Once
-	var err error
-	stop = func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case err = <-errc:
-			case <-time.After(hangGuard):
-				t.Fatalf("Run did not return within %v of the cancel: hung", hangGuard)
-			}
-		})
-		return err
-	}
-	t.Cleanup(func() { _ = stop() }) // a test that failed early still stops it
-	return stop
-}
-
-func sseWaitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(hangGuard)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("still waiting for %s after %v: hung", what, hangGuard)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
-func newTestSSEClient(t *testing.T, base string, tr *Tracker, o *Options) Client {
-	t.Helper()
-	c, err := New(contract.SSE, base, tr, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return newPeer(t, contract.SSE.Path(), handle)
 }
 
 func TestSSEClientDelivers(t *testing.T) {
-	sseNoLeaks(t)
-	srv, _ := sseServer(t, func(w http.ResponseWriter, r *http.Request, conn int) {
+	p := newSSEPeer(t, func(_ int, _ uint64, w http.ResponseWriter, r *http.Request) {
 		for h, want := range map[string]string{"Accept": "text/event-stream", "Cache-Control": "no-cache", "Last-Event-ID": ""} {
 			if got := r.Header.Get(h); got != want {
 				t.Errorf("%s: %q, want %q", h, got, want)
@@ -126,69 +34,60 @@ func TestSSEClientDelivers(t *testing.T) {
 			t.Errorf("query %q, want after=0", r.URL.RawQuery)
 		}
 		w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
-		if !sseSend(w, "retry: 1000\n\n: hb\n\n", sseTestFrame(1), sseTestFrame(2), strings.ReplaceAll(sseTestFrame(3), "\n", "\r\n")) {
+		if !sseSend(w, "retry: 1000\n\n: hb\n\n", sseFrame(1), sseFrame(2), strings.ReplaceAll(sseFrame(3), "\n", "\r\n")) {
 			return
 		}
 		<-r.Context().Done()
 	})
-	var mu sync.Mutex
-	var seen []string
 	tr := NewTracker(0, NewLatency(), 0)
-	stop := runSSE(t, newTestSSEClient(t, srv.URL, tr, &Options{Observe: func(msg []byte) {
-		mu.Lock()
-		seen = append(seen, string(msg))
-		mu.Unlock()
-	}}))
-	sseWaitFor(t, "3 events", func() bool { return tr.Delivered() == 3 })
-	if err := stop(); err != nil {
+	observe, observed := collect()
+	r := start(t, newTestClient(t, contract.SSE, p.base, tr, Options{Observe: observe}))
+	waitFor(t, "3 events", func() bool { return tr.Delivered() == 3 })
+	if err := r.stop(t); err != nil {
 		t.Fatalf("Run = %v, want nil after cancel", err)
 	}
 	if got, want := tr.Counts(3), (Counts{Delivery: results.Delivery{Expected: 3, Delivered: 3}, Attempts: 1, Connects: 1}); got != want {
 		t.Fatalf("counts %+v\nwant %+v", got, want)
 	}
-	want := []string{string(sseTestEvent(1)), string(sseTestEvent(2)), string(sseTestEvent(3))}
-	if strings.Join(seen, "\n") != strings.Join(want, "\n") {
-		t.Fatalf("observed\n%s\nwant\n%s", strings.Join(seen, "\n"), strings.Join(want, "\n"))
-	}
+	checkObserved(t, observed(), 1, 3)
 }
 
 func TestSSEClientReconnectsWithLastEventID(t *testing.T) {
-	sseNoLeaks(t)
 	var closedAt atomic.Int64
-	srv, conns := sseServer(t, func(w http.ResponseWriter, r *http.Request, conn int) {
+	p := newSSEPeer(t, func(n int, _ uint64, w http.ResponseWriter, r *http.Request) {
 		// The URL never changes: the cursor from construction, not the
 		// one the client has reached.
 		if r.URL.RawQuery != "after=10" {
-			t.Errorf("connection %d: query %q, want after=10", conn, r.URL.RawQuery)
+			t.Errorf("request %d: query %q, want after=10", n, r.URL.RawQuery)
 		}
-		switch conn {
-		case 1:
+		switch n {
+		case 0:
 			if id := r.Header.Get("Last-Event-ID"); id != "" {
 				t.Errorf("first connection sent Last-Event-ID %q", id)
 			}
 			// Event 13 is cut off before its blank line: its id must not
 			// count, or the client would never get it.
-			sseSend(w, "retry: 50\n\n", sseTestFrame(11), sseTestFrame(12), strings.TrimSuffix(sseTestFrame(13), "\n"))
+			sseSend(w, "retry: 50\n\n", sseFrame(11), sseFrame(12), strings.TrimSuffix(sseFrame(13), "\n"))
 			closedAt.Store(time.Now().UnixNano())
-		case 2:
+		case 1:
 			if id := r.Header.Get("Last-Event-ID"); id != "12" {
 				t.Errorf("second connection sent Last-Event-ID %q, want 12", id)
 			}
 			if wait := time.Duration(time.Now().UnixNano() - closedAt.Load()); wait < 50*time.Millisecond {
 				t.Errorf("reconnected after %v, want at least the 50ms of retry:", wait)
 			}
-			if sseSend(w, sseTestFrame(13), sseTestFrame(14)) {
+			if sseSend(w, sseFrame(13), sseFrame(14)) {
 				<-r.Context().Done()
 			}
 		default:
-			t.Errorf("unexpected connection %d", conn)
+			t.Errorf("unexpected request %d", n)
 		}
 	})
 	tr := NewTracker(10, nil, 0)
 	// Without retry: the client would wait an hour.
-	stop := runSSE(t, newTestSSEClient(t, srv.URL, tr, &Options{SSERetry: time.Hour}))
-	sseWaitFor(t, "4 events", func() bool { return tr.Delivered() == 4 })
-	if err := stop(); err != nil {
+	r := start(t, newTestClient(t, contract.SSE, p.base, tr, Options{SSERetry: time.Hour}))
+	waitFor(t, "4 events", func() bool { return tr.Delivered() == 4 })
+	if err := r.stop(t); err != nil {
 		t.Fatalf("Run = %v", err)
 	}
 	// The first stream's end is the one failure: closed by the server.
@@ -196,7 +95,7 @@ func TestSSEClientReconnectsWithLastEventID(t *testing.T) {
 	if got := tr.Counts(14); got != want {
 		t.Fatalf("counts %+v\nwant %+v", got, want)
 	}
-	if n := conns.Load(); n != 2 {
+	if n := len(p.requests()); n != 2 {
 		t.Fatalf("%d connections, want 2", n)
 	}
 }
@@ -220,42 +119,38 @@ func TestSSEClientFailsConnection(t *testing.T) {
 		}, ErrSSEContentType},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			sseNoLeaks(t)
-			srv, conns := sseServer(t, func(w http.ResponseWriter, r *http.Request, conn int) { tc.handle(w) })
+			p := newSSEPeer(t, func(_ int, _ uint64, w http.ResponseWriter, _ *http.Request) { tc.handle(w) })
 			tr := NewTracker(0, nil, 0)
-			c := newTestSSEClient(t, srv.URL, tr, &Options{SSERetry: time.Millisecond})
 			// A client that reconnected instead of failing would run until
-			// this hang guard and return nil.
-			ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
-			defer cancel()
-			err := c.Run(ctx)
+			// the hang guard and return nil.
+			err := start(t, newTestClient(t, contract.SSE, p.base, tr, Options{SSERetry: time.Millisecond})).wait(t)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("Run = %v, want %v", err, tc.want)
 			}
-			if got, want := tr.Counts(0), (Counts{Attempts: 1, Errors: results.Errors{Status: 1}}); got != want || conns.Load() != 1 {
-				t.Fatalf("counts %+v over %d connections, want %+v over 1", got, conns.Load(), want)
+			n := len(p.requests())
+			if got, want := tr.Counts(0), (Counts{Attempts: 1, Errors: results.Errors{Status: 1}}); got != want || n != 1 {
+				t.Fatalf("counts %+v over %d connections, want %+v over 1", got, n, want)
 			}
 		})
 	}
 }
 
 func TestSSEClientGapAndMalformed(t *testing.T) {
-	sseNoLeaks(t)
-	srv, _ := sseServer(t, func(w http.ResponseWriter, r *http.Request, conn int) {
+	p := newSSEPeer(t, func(_ int, _ uint64, w http.ResponseWriter, r *http.Request) {
 		if sseSend(w,
 			"id: 5\nevent: gap\ndata: {\"gap\":{\"from\":1,\"to\":5}}\n\n",
 			"event: tick\ndata: nonsense\n\n",
 			"event: gap\ndata: {\"gap\":{\"from\":0,\"to\":3}}\n\n",
 			"event: gap\ndata: {\"seq\":6}\n\n",
-			sseTestFrame(6),
+			sseFrame(6),
 		) {
 			<-r.Context().Done()
 		}
 	})
 	tr := NewTracker(0, nil, 0)
-	stop := runSSE(t, newTestSSEClient(t, srv.URL, tr, nil))
-	sseWaitFor(t, "event 6", func() bool { return tr.Delivered() == 1 })
-	if err := stop(); err != nil {
+	r := start(t, newTestClient(t, contract.SSE, p.base, tr, Options{}))
+	waitFor(t, "event 6", func() bool { return tr.Delivered() == 1 })
+	if err := r.stop(t); err != nil {
 		t.Fatalf("Run = %v", err)
 	}
 	want := Counts{Delivery: results.Delivery{Expected: 6, Delivered: 1, Gaps: 1, GapMissed: 5, Malformed: 3}, Attempts: 1, Connects: 1}
@@ -267,25 +162,18 @@ func TestSSEClientGapAndMalformed(t *testing.T) {
 func TestSSEClientReadTimeout(t *testing.T) {
 	const timeout = 150 * time.Millisecond
 	t.Run("silent server is reconnected", func(t *testing.T) {
-		sseNoLeaks(t)
-		var mu sync.Mutex
-		var starts []time.Time
-		srv, conns := sseServer(t, func(w http.ResponseWriter, r *http.Request, conn int) {
-			mu.Lock()
-			starts = append(starts, time.Now())
-			mu.Unlock()
+		p := newSSEPeer(t, func(_ int, _ uint64, w http.ResponseWriter, r *http.Request) {
 			if sseSend(w) { // headers only, then silence
 				<-r.Context().Done()
 			}
 		})
 		tr := NewTracker(0, nil, 0)
-		stop := runSSE(t, newTestSSEClient(t, srv.URL, tr, &Options{ReadTimeout: timeout, SSERetry: time.Millisecond}))
-		sseWaitFor(t, "3 connections", func() bool { return conns.Load() >= 3 })
-		if err := stop(); err != nil {
+		r := start(t, newTestClient(t, contract.SSE, p.base, tr, Options{ReadTimeout: timeout, SSERetry: time.Millisecond}))
+		waitFor(t, "3 connections", func() bool { return len(p.requests()) >= 3 })
+		if err := r.stop(t); err != nil {
 			t.Fatalf("Run = %v", err)
 		}
-		mu.Lock()
-		defer mu.Unlock()
+		starts := p.arrivals()
 		for i := 1; i < len(starts); i++ {
 			if gap := starts[i].Sub(starts[i-1]); gap < timeout {
 				t.Errorf("connection %d came %v after the previous one, before the %v timeout", i+1, gap, timeout)
@@ -297,8 +185,7 @@ func TestSSEClientReadTimeout(t *testing.T) {
 		// of most of a second could make the client give up, which the
 		// race detector on a busy core does not cause.
 		const timeout = time.Second
-		sseNoLeaks(t)
-		srv, conns := sseServer(t, func(w http.ResponseWriter, r *http.Request, conn int) {
+		p := newSSEPeer(t, func(_ int, _ uint64, w http.ResponseWriter, r *http.Request) {
 			tick := time.NewTicker(timeout / 10)
 			defer tick.Stop()
 			for sseSend(w, ": hb\n") {
@@ -310,12 +197,12 @@ func TestSSEClientReadTimeout(t *testing.T) {
 			}
 		})
 		tr := NewTracker(0, nil, 0)
-		stop := runSSE(t, newTestSSEClient(t, srv.URL, tr, &Options{ReadTimeout: timeout, SSERetry: time.Millisecond}))
+		r := start(t, newTestClient(t, contract.SSE, p.base, tr, Options{ReadTimeout: timeout, SSERetry: time.Millisecond}))
 		time.Sleep(3 * timeout)
-		if err := stop(); err != nil {
+		if err := r.stop(t); err != nil {
 			t.Fatalf("Run = %v", err)
 		}
-		if n := conns.Load(); n != 1 {
+		if n := len(p.requests()); n != 1 {
 			t.Fatalf("%d connections over %v of heartbeats every %v, want 1", n, 3*timeout, timeout/10)
 		}
 	})
@@ -323,40 +210,35 @@ func TestSSEClientReadTimeout(t *testing.T) {
 
 func TestSSEClientCancel(t *testing.T) {
 	t.Run("while reading", func(t *testing.T) {
-		sseNoLeaks(t)
-		srv, conns := sseServer(t, func(w http.ResponseWriter, r *http.Request, conn int) {
-			if sseSend(w, sseTestFrame(1)) {
+		p := newSSEPeer(t, func(_ int, _ uint64, w http.ResponseWriter, r *http.Request) {
+			if sseSend(w, sseFrame(1)) {
 				<-r.Context().Done()
 			}
 		})
 		tr := NewTracker(0, nil, 0)
-		stop := runSSE(t, newTestSSEClient(t, srv.URL, tr, nil))
-		sseWaitFor(t, "event 1", func() bool { return tr.Delivered() == 1 })
-		if err := stop(); err != nil {
+		r := start(t, newTestClient(t, contract.SSE, p.base, tr, Options{}))
+		waitFor(t, "event 1", func() bool { return tr.Delivered() == 1 })
+		if err := r.stop(t); err != nil {
 			t.Fatalf("Run = %v, want nil", err)
 		}
-		if n := conns.Load(); n != 1 {
+		if n := len(p.requests()); n != 1 {
 			t.Fatalf("%d connections, want 1", n)
 		}
 	})
 	t.Run("while waiting to reconnect", func(t *testing.T) {
-		sseNoLeaks(t)
-		srv, conns := sseServer(t, func(w http.ResponseWriter, r *http.Request, conn int) {
+		p := newSSEPeer(t, func(_ int, _ uint64, w http.ResponseWriter, _ *http.Request) {
 			sseSend(w, "retry: 3600000\n")
 		})
-		tr := NewTracker(0, nil, 0)
-		stop := runSSE(t, newTestSSEClient(t, srv.URL, tr, nil))
-		sseWaitFor(t, "a connection", func() bool { return conns.Load() == 1 })
+		r := start(t, newTestClient(t, contract.SSE, p.base, NewTracker(0, nil, 0), Options{}))
+		waitFor(t, "a connection", func() bool { return len(p.requests()) == 1 })
 		time.Sleep(20 * time.Millisecond) // let it see the end of the stream
-		if err := stop(); err != nil {
+		if err := r.stop(t); err != nil {
 			t.Fatalf("Run = %v, want nil", err)
 		}
 	})
 	t.Run("while connecting", func(t *testing.T) {
-		sseNoLeaks(t)
 		dialing := make(chan struct{})
-		tr := NewTracker(0, nil, 0)
-		stop := runSSE(t, newTestSSEClient(t, "http://pushbench.invalid", tr, &Options{
+		r := start(t, newTestClient(t, contract.SSE, "http://pushbench.invalid", NewTracker(0, nil, 0), Options{
 			Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 				close(dialing)
 				<-ctx.Done()
@@ -364,36 +246,35 @@ func TestSSEClientCancel(t *testing.T) {
 			},
 		}))
 		<-dialing
-		if err := stop(); err != nil {
+		if err := r.stop(t); err != nil {
 			t.Fatalf("Run = %v, want nil", err)
 		}
 	})
 }
 
 func TestSSEClientFollowsRedirects(t *testing.T) {
-	sseNoLeaks(t)
 	var hops atomic.Int64
-	srv, _ := sseServer(t, func(w http.ResponseWriter, r *http.Request, conn int) {
+	p := newSSEPeer(t, func(n int, _ uint64, w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Get("hop") == "" {
 			hops.Add(1)
 			http.Redirect(w, r, "/sse?hop=1", http.StatusTemporaryRedirect)
 			return
 		}
-		if conn == 2 {
-			sseSend(w, "retry: 1\n", sseTestFrame(1)) // ends: the client reconnects
+		if n == 1 {
+			sseSend(w, "retry: 1\n", sseFrame(1)) // ends: the client reconnects
 			return
 		}
 		if id := r.Header.Get("Last-Event-ID"); id != "1" {
 			t.Errorf("after the redirect Last-Event-ID is %q, want 1", id)
 		}
-		if sseSend(w, sseTestFrame(2)) {
+		if sseSend(w, sseFrame(2)) {
 			<-r.Context().Done()
 		}
 	})
 	tr := NewTracker(0, nil, 0)
-	stop := runSSE(t, newTestSSEClient(t, srv.URL, tr, nil))
-	sseWaitFor(t, "2 events", func() bool { return tr.Delivered() == 2 })
-	if err := stop(); err != nil {
+	r := start(t, newTestClient(t, contract.SSE, p.base, tr, Options{}))
+	waitFor(t, "2 events", func() bool { return tr.Delivered() == 2 })
+	if err := r.stop(t); err != nil {
 		t.Fatalf("Run = %v", err)
 	}
 	// Each reconnection starts again from the original URL.
@@ -406,19 +287,17 @@ func TestSSEClientFollowsRedirects(t *testing.T) {
 }
 
 func TestEventSourceTLSAndStop(t *testing.T) {
-	sseNoLeaks(t)
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	p := newPeerWith(t, "", func(_ int, _ uint64, w http.ResponseWriter, r *http.Request) {
 		if sseSend(w, "data: a\n\ndata: b\n\ndata: c\n\n") {
 			<-r.Context().Done()
 		}
-	}))
-	t.Cleanup(srv.Close)
+	}, (*httptest.Server).StartTLS)
 	roots := x509.NewCertPool()
-	roots.AddCert(srv.Certificate())
+	roots.AddCert(p.srv.Certificate())
 	errEnough := errors.New("enough")
 	var got []string
 	es := &EventSource{
-		URL:       srv.URL + "/anything?x=1",
+		URL:       p.base + "/anything?x=1",
 		TLSConfig: &tls.Config{RootCAs: roots},
 		OnEvent: func(ev SSEEvent) error {
 			got = append(got, string(ev.Data))
@@ -428,9 +307,7 @@ func TestEventSourceTLSAndStop(t *testing.T) {
 			return nil
 		},
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
-	defer cancel()
-	if err := es.Run(ctx); !errors.Is(err, errEnough) {
+	if err := start(t, es).wait(t); !errors.Is(err, errEnough) {
 		t.Fatalf("Run = %v, want the error OnEvent returned", err)
 	}
 	if strings.Join(got, ",") != "a,b" {
@@ -438,11 +315,25 @@ func TestEventSourceTLSAndStop(t *testing.T) {
 	}
 }
 
-func TestEventSourceRejectsURL(t *testing.T) {
-	for _, u := range []string{"ws://host/sse", "/sse", "http://", ":"} {
-		es := &EventSource{URL: u}
-		if err := es.Run(context.Background()); !errors.Is(err, ErrSSEURL) {
-			t.Errorf("%q: Run = %v, want %v", u, err, ErrSSEURL)
+// TestFollowersRejectURL gives each follower URLs it cannot follow: Run
+// refuses them at once.
+func TestFollowersRejectURL(t *testing.T) {
+	for _, tc := range []struct {
+		run  func(url string) func(context.Context) error
+		bad  []string
+		want error
+	}{
+		{func(u string) func(context.Context) error { return (&EventSource{URL: u}).Run },
+			[]string{"ws://host/sse", "/sse", "http://", ":"}, ErrSSEURL},
+		{func(u string) func(context.Context) error { return (&WebSocket{URL: u}).Run },
+			[]string{"ftp://host/ws", "/ws", "ws://", ":"}, ErrWSURL},
+		{func(u string) func(context.Context) error { return (&Poller{URL: u}).Run },
+			[]string{"ws://host/poll", "/poll", "http://", ":"}, ErrPollURL},
+	} {
+		for _, u := range tc.bad {
+			if err := tc.run(u)(context.Background()); !errors.Is(err, tc.want) {
+				t.Errorf("%q: Run = %v, want %v", u, err, tc.want)
+			}
 		}
 	}
 }
@@ -450,33 +341,29 @@ func TestEventSourceRejectsURL(t *testing.T) {
 // A 204 is the standard's "stop reconnecting": Run gives up at once with
 // ErrSSENoContent, still an ErrSSEStatus.
 func TestEventSourceStopsOn204(t *testing.T) {
-	sseNoLeaks(t)
-	srv, conns := sseServer(t, func(w http.ResponseWriter, r *http.Request, conn int) {
+	p := newSSEPeer(t, func(_ int, _ uint64, w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 	})
 	retried := 0
-	es := &EventSource{URL: srv.URL + "/sse", Options: &Options{SSERetry: time.Millisecond},
+	es := &EventSource{URL: p.base + "/sse", Options: &Options{SSERetry: time.Millisecond},
 		OnRetry: func(error, time.Duration) { retried++ }}
-	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
-	defer cancel()
-	err := es.Run(ctx)
+	err := start(t, es).wait(t)
 	if !errors.Is(err, ErrSSENoContent) || !errors.Is(err, ErrSSEStatus) {
 		t.Fatalf("Run = %v, want ErrSSENoContent and ErrSSEStatus", err)
 	}
-	if conns.Load() != 1 || retried != 0 {
-		t.Fatalf("%d connections, %d retries; want 1 and none", conns.Load(), retried)
+	if n := len(p.requests()); n != 1 || retried != 0 {
+		t.Fatalf("%d connections, %d retries; want 1 and none", n, retried)
 	}
 }
 
 // OnRetry hears of every attempt the EventSource retries, with what ended
 // it and the delay the stream asked for.
 func TestEventSourceOnRetry(t *testing.T) {
-	sseNoLeaks(t)
-	srv, _ := sseServer(t, func(w http.ResponseWriter, r *http.Request, conn int) {
-		switch conn {
-		case 1:
+	p := newSSEPeer(t, func(n int, _ uint64, w http.ResponseWriter, r *http.Request) {
+		switch n {
+		case 0:
 			sseSend(w, "retry: 7\n\n") // and the stream ends
-		case 2:
+		case 1:
 			sseSend(w) // then silence, past the read timeout
 			<-r.Context().Done()
 		default:
@@ -492,14 +379,12 @@ func TestEventSourceOnRetry(t *testing.T) {
 	var retries []retry
 	errEnough := errors.New("enough")
 	es := &EventSource{
-		URL:     srv.URL + "/sse",
+		URL:     p.base + "/sse",
 		Options: &Options{ReadTimeout: 50 * time.Millisecond},
 		OnRetry: func(err error, d time.Duration) { retries = append(retries, retry{err, d}) },
 		OnEvent: func(SSEEvent) error { return errEnough },
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
-	defer cancel()
-	if err := es.Run(ctx); !errors.Is(err, errEnough) {
+	if err := start(t, es).wait(t); !errors.Is(err, errEnough) {
 		t.Fatalf("Run = %v", err)
 	}
 	if len(retries) != 2 || classify(retries[0].err) != FailClosed || classify(retries[1].err) != FailTimeout ||
@@ -512,20 +397,18 @@ func TestEventSourceOnRetry(t *testing.T) {
 // encoded again as UTF-8: an invalid sequence is one U+FFFD per maximal
 // subpart.
 func TestEventSourceSendsTheDecodedLastEventID(t *testing.T) {
-	sseNoLeaks(t)
 	ids := make(chan string, 2)
-	srv, _ := sseServer(t, func(w http.ResponseWriter, r *http.Request, conn int) {
+	p := newSSEPeer(t, func(n int, _ uint64, w http.ResponseWriter, r *http.Request) {
 		ids <- r.Header.Get("Last-Event-ID")
-		if conn == 1 {
+		if n == 0 {
 			sseSend(w, "retry: 1\nid: [\xF0\x9F\x98]\xE0\x80\ndata: x\n\n")
 			return
 		}
 		<-r.Context().Done()
 	})
-	tr := NewTracker(0, nil, 0)
-	stop := runSSE(t, newTestSSEClient(t, srv.URL, tr, nil))
+	r := start(t, newTestClient(t, contract.SSE, p.base, NewTracker(0, nil, 0), Options{}))
 	first, second := <-ids, <-ids
-	if err := stop(); err != nil {
+	if err := r.stop(t); err != nil {
 		t.Fatalf("Run = %v", err)
 	}
 	if want := "[\uFFFD]\uFFFD\uFFFD"; first != "" || second != want {

@@ -1,7 +1,6 @@
 package loadgen
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -13,124 +12,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pushbench/pushbench/contract"
 	"github.com/pushbench/pushbench/event"
 	"github.com/pushbench/pushbench/servers"
 )
 
-// tcpFloor is a real hub served by servers.TCPServer on loopback. It keeps
-// the server's side of every connection, to drop them, and the request line
-// each one sent.
-type tcpFloor struct {
-	hub  *servers.Hub
-	srv  *servers.TCPServer
-	base string
-
-	mu       sync.Mutex
-	conns    []net.Conn
-	requests []string
-}
-
-func startTCPFloor(t testing.TB, hubOpts *servers.HubOptions) *tcpFloor {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &tcpFloor{hub: servers.NewHub(hubOpts), base: "tcp://" + l.Addr().String()}
-	f.srv = servers.NewTCP(f.hub, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.srv.Serve(ctx, &recordingListener{l, f}) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return f
-}
-
-// publish publishes events up to seq to, in bursts of burst, encoded as
-// testEvent encodes them.
-func (f *tcpFloor) publish(t testing.TB, to uint64, burst int) {
-	t.Helper()
-	batch := make([]*servers.Entry, 0, burst)
-	for seq := f.hub.Head() + 1; seq <= to; seq++ {
-		batch = append(batch, servers.NewEntry(event.New(seq, testEpoch, 64)))
-		if len(batch) == burst || seq == to {
-			if err := f.hub.Publish(batch...); err != nil {
-				t.Fatal(err)
-			}
-			batch = batch[:0]
-		}
-	}
-}
-
-// drop closes the server's side of every connection so far, as a crash or a
-// network failure would.
-func (f *tcpFloor) drop() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, c := range f.conns {
-		_ = c.Close() // it may have ended already
-	}
-	f.conns = nil
-}
-
-func (f *tcpFloor) sent() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.requests...)
-}
-
-type recordingListener struct {
-	net.Listener
-	f *tcpFloor
-}
-
-func (l *recordingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	rc := &recordingConn{Conn: c, f: l.f, i: -1}
-	l.f.mu.Lock()
-	l.f.conns = append(l.f.conns, rc)
-	l.f.mu.Unlock()
-	return rc, nil
-}
-
-// recordingConn records what the server reads: the request line.
-type recordingConn struct {
-	net.Conn
-	f *tcpFloor
-	i int // index in f.requests; -1 before the first read
-}
-
-func (c *recordingConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	c.f.mu.Lock()
-	if c.i < 0 {
-		c.i = len(c.f.requests)
-		c.f.requests = append(c.f.requests, "")
-	}
-	c.f.requests[c.i] += string(p[:n])
-	c.f.mu.Unlock()
-	return n, err
-}
-
 // tcpOptions reconnect quickly.
 func tcpOptions() Options {
 	return Options{BackoffMin: time.Millisecond, BackoffMax: 10 * time.Millisecond, ReadTimeout: 5 * time.Second}
-}
-
-func newTCP(t testing.TB, base string, tr *Tracker, o Options) Client {
-	t.Helper()
-	c, err := newTCPClient(base, tr, o.WithDefaults())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
 }
 
 // checkExact fails t unless c accounts for every event after the start up
@@ -143,46 +32,40 @@ func checkExact(t *testing.T, c Counts, head uint64) {
 	}
 }
 
-func TestTCPDeliversEveryEventOnce(t *testing.T) {
-	// A 16-byte read buffer is smaller than any event: every line is
-	// gathered from several reads.
-	for _, readBuffer := range []int{DefaultReadBuffer, 16} {
-		t.Run(strconv.Itoa(readBuffer), func(t *testing.T) {
-			checkLeaks(t)
-			f := startTCPFloor(t, nil)
-			f.publish(t, 100, 10) // before the client connects
-			tr := NewTracker(0, nil, 0)
-			observe, observed := collect()
-			o := tcpOptions()
-			o.ReadBuffer, o.Observe = readBuffer, observe
-			r := start(t, newTCP(t, f.base, tr, o))
-			waitFor(t, "the first events", func() bool { return tr.Cursor() == 100 })
-			f.publish(t, 1000, 37)
-			waitFor(t, "every event", func() bool { return tr.Cursor() == 1000 })
-			if err := r.stop(t); err != nil {
-				t.Fatalf("Run = %v, want nil after cancel", err)
-			}
-			c := tr.Counts(1000)
-			checkExact(t, c, 1000)
-			if c.Attempts != 1 || c.Connects != 1 {
-				t.Fatalf("attempts %d, connects %d; want one each", c.Attempts, c.Connects)
-			}
-			checkObserved(t, observed(), 1, 1000)
-			if got := f.sent(); len(got) != 1 || got[0] != "after=0\n" {
-				t.Fatalf("requests %q, want [after=0]", got)
-			}
-		})
+// TestTCPGathersLinesAcrossReads reads with a 16-byte buffer, smaller than
+// any event: every line is gathered from several reads.
+func TestTCPGathersLinesAcrossReads(t *testing.T) {
+	f := startTCPFloor(t, nil)
+	f.publish(t, 100, 10) // before the client connects
+	tr := NewTracker(0, nil, 0)
+	observe, observed := collect()
+	o := tcpOptions()
+	o.ReadBuffer, o.Observe = 16, observe
+	r := start(t, newTestClient(t, contract.TCP, f.base, tr, o))
+	waitFor(t, "the first events", func() bool { return tr.Cursor() == 100 })
+	f.publish(t, 1000, 37)
+	waitFor(t, "every event", func() bool { return tr.Cursor() == 1000 })
+	if err := r.stop(t); err != nil {
+		t.Fatalf("Run = %v, want nil after cancel", err)
+	}
+	c := tr.Counts(1000)
+	checkExact(t, c, 1000)
+	if c.Attempts != 1 || c.Connects != 1 {
+		t.Fatalf("attempts %d, connects %d; want one each", c.Attempts, c.Connects)
+	}
+	checkObserved(t, observed(), 1, 1000)
+	if got := f.requests(); len(got) != 1 || got[0] != "after=0\n" {
+		t.Fatalf("requests %q, want [after=0]", got)
 	}
 }
 
 func TestTCPResumesAcrossDrops(t *testing.T) {
-	checkLeaks(t)
 	f := startTCPFloor(t, nil)
 	tr := NewTracker(0, nil, 0)
 	observe, observed := collect()
 	o := tcpOptions()
 	o.Observe = observe
-	r := start(t, newTCP(t, f.base, tr, o))
+	r := start(t, newTestClient(t, contract.TCP, f.base, tr, o))
 	waitFor(t, "the connection", func() bool { return f.srv.Stats().Active == 1 })
 
 	// Once between bursts, so some events are published while the client
@@ -215,7 +98,7 @@ func TestTCPResumesAcrossDrops(t *testing.T) {
 	checkObserved(t, observed(), 1, head)
 
 	// Every reconnection asked for the events after the client's cursor.
-	reqs := f.sent()
+	reqs := f.requests()
 	if len(reqs) != int(c.Connects) || reqs[0] != "after=0\n" || reqs[1] != "after=100\n" {
 		t.Fatalf("requests %q over %d connections, want after=0, after=100, …", reqs, c.Connects)
 	}
@@ -229,28 +112,11 @@ func TestTCPResumesAcrossDrops(t *testing.T) {
 	}
 }
 
-func TestTCPGap(t *testing.T) {
-	checkLeaks(t)
-	f := startTCPFloor(t, &servers.HubOptions{History: 8})
-	f.publish(t, 20, 20)
-	tr := NewTracker(0, nil, 0)
-	r := start(t, newTCP(t, f.base, tr, tcpOptions()))
-	waitFor(t, "the events still held", func() bool { return tr.Cursor() == 20 })
-	if err := r.stop(t); err != nil {
-		t.Fatal(err)
-	}
-	c := tr.Counts(20)
-	if c.Gaps != 1 || c.GapMissed != 12 || c.Delivered != 8 || c.Lost != 0 || c.Malformed != 0 || c.Duplicates != 0 {
-		t.Fatalf("counts %+v, want a gap for 1…12 and events 13…20", c)
-	}
-}
-
 func TestTCPGivesUpWhenRefused(t *testing.T) {
-	checkLeaks(t)
 	f := startTCPFloor(t, nil)
 	f.publish(t, 5, 5)
 	tr := NewTracker(9, nil, 0) // ahead of the stream
-	r := start(t, newTCP(t, f.base, tr, tcpOptions()))
+	r := start(t, newTestClient(t, contract.TCP, f.base, tr, tcpOptions()))
 	err := r.wait(t)
 	if !errors.Is(err, ErrTCPRefused) || !strings.Contains(err.Error(), "cursor 9, head 5") {
 		t.Fatalf("Run = %v, want ErrTCPRefused naming the cursor", err)
@@ -260,42 +126,8 @@ func TestTCPGivesUpWhenRefused(t *testing.T) {
 	}
 }
 
-// fakeTCP serves each connection it accepts with serve (n counts from 0)
-// after reading the request line, and waits for its goroutines at the end of
-// the test.
-func fakeTCP(t *testing.T, serve func(n int, request string, c net.Conn)) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for n := 0; ; n++ {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				req, err := bufio.NewReader(c).ReadString('\n')
-				if err != nil {
-					return
-				}
-				serve(n, req, c)
-			})
-		}
-	})
-	t.Cleanup(func() {
-		l.Close()
-		wg.Wait()
-	})
-	return l.Addr().String() // no scheme: the client takes host:port too
-}
-
 func TestTCPMalformedAndOverlongLines(t *testing.T) {
-	checkLeaks(t)
-	addr := fakeTCP(t, func(_ int, _ string, c net.Conn) {
+	p := newTCPPeer(t, func(_ int, c net.Conn) {
 		script := string(testEvent(1)) + "\n" +
 			"garbage\n" +
 			`{"gap":{"from":0,"to":1}}` + "\n" + // a gap must start at 1 or later
@@ -308,7 +140,7 @@ func TestTCPMalformedAndOverlongLines(t *testing.T) {
 	tr := NewTracker(0, nil, 0)
 	o := tcpOptions()
 	o.ReadBuffer = 64
-	r := start(t, newTCP(t, addr, tr, o))
+	r := start(t, newTestClient(t, contract.TCP, p.base, tr, o))
 	if err := r.wait(t); !errors.Is(err, ErrTCPLineTooLong) {
 		t.Fatalf("Run = %v, want ErrTCPLineTooLong", err)
 	}
@@ -318,12 +150,11 @@ func TestTCPMalformedAndOverlongLines(t *testing.T) {
 }
 
 func TestTCPErrorLine(t *testing.T) {
-	checkLeaks(t)
-	addr := fakeTCP(t, func(_ int, _ string, c net.Conn) {
+	p := newTCPPeer(t, func(_ int, c net.Conn) {
 		_, _ = io.WriteString(c, string(testEvent(1))+"\nerror: go away\n")
 	})
 	tr := NewTracker(0, nil, 0)
-	r := start(t, newTCP(t, addr, tr, tcpOptions()))
+	r := start(t, newTestClient(t, contract.TCP, p.base, tr, tcpOptions()))
 	if err := r.wait(t); !errors.Is(err, ErrTCPRefused) || !strings.Contains(err.Error(), `"go away"`) {
 		t.Fatalf("Run = %v, want ErrTCPRefused with the reason", err)
 	}
@@ -333,17 +164,8 @@ func TestTCPErrorLine(t *testing.T) {
 }
 
 func TestTCPReadTimeout(t *testing.T) {
-	checkLeaks(t)
 	const timeout = 80 * time.Millisecond
-	var (
-		mu      sync.Mutex
-		arrived []time.Time
-		reqs    []string
-	)
-	addr := fakeTCP(t, func(n int, req string, c net.Conn) {
-		mu.Lock()
-		arrived, reqs = append(arrived, time.Now()), append(reqs, req)
-		mu.Unlock()
+	p := newTCPPeer(t, func(n int, c net.Conn) {
 		if n == 0 {
 			_, _ = io.WriteString(c, string(testEvent(1))+"\n")
 		}
@@ -353,33 +175,27 @@ func TestTCPReadTimeout(t *testing.T) {
 	tr := NewTracker(0, nil, 0)
 	o := tcpOptions()
 	o.ReadTimeout = timeout
-	r := start(t, newTCP(t, addr, tr, o))
-	waitFor(t, "two reconnections", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(arrived) >= 3
-	})
+	r := start(t, newTestClient(t, contract.TCP, p.base, tr, o))
+	waitFor(t, "two reconnections", func() bool { return len(p.requests()) >= 3 })
 	if err := r.stop(t); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	arrived := p.arrivals()
 	for i := 1; i < len(arrived); i++ {
 		if d := arrived[i].Sub(arrived[i-1]); d < timeout {
 			t.Fatalf("connection %d came %v after the previous one, before the %v read timeout", i, d, timeout)
 		}
 	}
-	if reqs[0] != "after=0\n" || reqs[1] != "after=1\n" {
+	if reqs := p.requests(); reqs[0] != "after=0\n" || reqs[1] != "after=1\n" {
 		t.Fatalf("requests %q, want after=0, then after=1", reqs)
 	}
 }
 
 func TestTCPCancel(t *testing.T) {
 	t.Run("streaming", func(t *testing.T) {
-		checkLeaks(t)
 		f := startTCPFloor(t, nil)
 		tr := NewTracker(0, nil, 0)
-		r := start(t, newTCP(t, f.base, tr, tcpOptions()))
+		r := start(t, newTestClient(t, contract.TCP, f.base, tr, tcpOptions()))
 		waitFor(t, "the connection", func() bool { return f.srv.Stats().Active == 1 })
 		if err := r.stop(t); err != nil {
 			t.Fatalf("Run = %v, want nil", err)
@@ -390,19 +206,11 @@ func TestTCPCancel(t *testing.T) {
 		})
 	})
 	t.Run("backing off", func(t *testing.T) {
-		checkLeaks(t)
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		if err := l.Close(); err != nil { // nothing listens: every dial fails
-			t.Fatal(err)
-		}
+		addr := deadAddr(t)
 		tr := NewTracker(0, nil, 0)
 		o := tcpOptions()
 		o.BackoffMin, o.BackoffMax = time.Hour, time.Hour
-		r := start(t, newTCP(t, addr, tr, o))
+		r := start(t, newTestClient(t, contract.TCP, addr, tr, o))
 		waitFor(t, "the first attempt", func() bool { return tr.attempts.Load() == 1 })
 		if err := r.stop(t); err != nil {
 			t.Fatalf("Run = %v, want nil", err)
@@ -456,7 +264,7 @@ func benchTCPFloor(b *testing.B, clients, payload int) {
 	}()
 	for i := range trackers {
 		trackers[i] = NewTracker(0, nil, i)
-		c := newTCP(b, f.base, trackers[i], Options{})
+		c := newTestClient(b, contract.TCP, f.base, trackers[i], Options{})
 		wg.Go(func() {
 			if err := c.Run(ctx); err != nil {
 				b.Error(err)

@@ -4,14 +4,16 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha1"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,227 +21,23 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"go.uber.org/goleak"
 
 	"github.com/pushbench/pushbench/contract"
 	"github.com/pushbench/pushbench/event"
 	"github.com/pushbench/pushbench/results"
 )
 
-// Helpers shared by the WebSocket and polling client tests.
-
-// checkLeaks fails t if a goroutine started during the test outlives it. Call
-// it first, so that its cleanup runs after every other.
-func checkLeaks(t *testing.T) {
+// newWSPeer serves handle at /ws.
+func newWSPeer(t *testing.T, handle peerHandler) *peer {
 	t.Helper()
-	opt := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
-}
-
-// testEpoch is every test event's scheduled time, so an event's encoding is a
-// function of its seq alone and tests can compare bytes.
-var testEpoch = time.Now().UnixNano()
-
-// testEvent is the canonical encoding of event seq.
-func testEvent(seq uint64) []byte {
-	return event.New(seq, testEpoch, 64).AppendJSON(nil)
-}
-
-// running is a client's Run in its own goroutine.
-type running struct {
-	cancel context.CancelFunc
-	done   chan struct{}
-	err    error // Run's result, once done is closed
-}
-
-// start runs c until the test ends or stop is called.
-func start(t *testing.T, c Client) *running {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(r.done)
-		r.err = c.Run(ctx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-r.done
-	})
-	return r
-}
-
-// hangGuard bounds every wait in these tests. It is a hang guard, not a
-// measurement: tests run under -race on busy shared cores, so nothing here
-// asserts how long anything took, only that it did not hang.
-const hangGuard = 10 * time.Second
-
-// stop cancels the run and returns Run's result, failing t if Run hangs.
-func (r *running) stop(t *testing.T) error {
-	t.Helper()
-	r.cancel()
-	return r.wait(t)
-}
-
-// wait returns Run's result, failing t if Run hangs.
-func (r *running) wait(t *testing.T) error {
-	t.Helper()
-	select {
-	case <-r.done:
-		return r.err
-	case <-time.After(hangGuard):
-		t.Fatalf("Run did not return within %v: hung", hangGuard)
-		return nil
-	}
-}
-
-// waitFor polls cond until it holds, failing t if it hangs.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(hangGuard)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("still waiting for %s after %v: hung", what, hangGuard)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
-// collect returns an Observe func that keeps a copy of every message and a
-// function returning them. Read them only after Run has returned.
-func collect() (func([]byte), func() [][]byte) {
-	var msgs [][]byte
-	return func(m []byte) { msgs = append(msgs, bytes.Clone(m)) }, func() [][]byte { return msgs }
-}
-
-// checkObserved fails t unless msgs are exactly events from..to.
-func checkObserved(t *testing.T, msgs [][]byte, from, to uint64) {
-	t.Helper()
-	if uint64(len(msgs)) != to-from+1 {
-		t.Fatalf("observed %d messages, want %d", len(msgs), to-from+1)
-	}
-	for i, m := range msgs {
-		if want := testEvent(from + uint64(i)); !bytes.Equal(m, want) {
-			t.Fatalf("message %d = %q, want %q", i, m, want)
-		}
-	}
-}
-
-// fakeWS is a tiny /ws endpoint following the wire protocol in servers/doc.go.
-// serve handles its n-th connection (from 0); after is the parsed cursor.
-type fakeWS struct {
-	t      *testing.T
-	srv    *httptest.Server
-	serve  func(n int, after uint64, w http.ResponseWriter, r *http.Request)
-	wg     sync.WaitGroup // handlers: httptest stops tracking them once hijacked
-	mu     sync.Mutex
-	query  []string    // raw query of each connection
-	connAt []time.Time // when each connection arrived
-}
-
-func newFakeWS(t *testing.T, serve func(n int, after uint64, w http.ResponseWriter, r *http.Request)) *fakeWS {
-	t.Helper()
-	f := &fakeWS{t: t, serve: serve}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.handle))
-	t.Cleanup(func() {
-		f.srv.Close()
-		f.wg.Wait()
-	})
-	return f
-}
-
-func (f *fakeWS) handle(w http.ResponseWriter, r *http.Request) {
-	f.wg.Add(1)
-	defer f.wg.Done()
-	if r.URL.Path != "/ws" {
-		http.NotFound(w, r)
-		return
-	}
-	after, err := strconv.ParseUint(r.URL.Query().Get("after"), 10, 64)
-	if err != nil {
-		http.Error(w, "bad cursor", http.StatusBadRequest)
-		return
-	}
-	f.mu.Lock()
-	n := len(f.query)
-	f.query = append(f.query, r.URL.RawQuery)
-	f.connAt = append(f.connAt, time.Now())
-	f.mu.Unlock()
-	f.serve(n, after, w, r)
-}
-
-// queries returns the raw query of every connection so far.
-func (f *fakeWS) queries() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.query...)
-}
-
-func (f *fakeWS) arrivals() []time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]time.Time(nil), f.connAt...)
-}
-
-var testUpgrader = websocket.Upgrader{}
-
-// upgrade upgrades r, or returns nil if it fails. That is no test failure in
-// itself: a client stopped mid-handshake makes it fail, and a client that
-// cannot shake hands fails its test by receiving nothing.
-func (f *fakeWS) upgrade(w http.ResponseWriter, r *http.Request) *websocket.Conn {
-	c, err := testUpgrader.Upgrade(w, r, nil)
-	if err != nil {
-		return nil // Upgrade has answered with an error status if it could
-	}
-	return c
-}
-
-// send sends events from..to as text messages.
-func (f *fakeWS) send(c *websocket.Conn, from, to uint64) bool {
-	for seq := from; seq <= to; seq++ {
-		if err := c.WriteMessage(websocket.TextMessage, testEvent(seq)); err != nil {
-			f.t.Errorf("send %d: %v", seq, err)
-			return false
-		}
-	}
-	return true
-}
-
-// drain reads c until it fails (the client sends only control frames) and
-// returns the error: a *websocket.CloseError when the client said goodbye.
-func drain(c *websocket.Conn) error {
-	for {
-		if _, _, err := c.NextReader(); err != nil {
-			return err
-		}
-	}
-}
-
-// closeWith sends a close frame with code and waits for the client's echo.
-func closeWith(c *websocket.Conn, code int) {
-	// Errors are expected here: the client may drop the connection first.
-	_ = c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, "bye"), time.Now().Add(time.Second))
-	_ = drain(c)
-}
-
-// fastRetry keeps reconnection tests quick.
-var fastRetry = Options{BackoffMin: time.Millisecond, BackoffMax: 10 * time.Millisecond}
-
-func newWS(t *testing.T, base string, tr *Tracker, o Options) Client {
-	t.Helper()
-	c, err := New(contract.WS, base, tr, &o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return newPeer(t, contract.WS.Path(), handle)
 }
 
 func TestWSDeliversEveryEventOnce(t *testing.T) {
-	checkLeaks(t)
 	const n = 50
 	goodbye := make(chan error, 1)
-	var f *fakeWS
-	f = newFakeWS(t, func(_ int, after uint64, w http.ResponseWriter, r *http.Request) {
-		c := f.upgrade(w, r)
+	p := newWSPeer(t, func(_ int, after uint64, w http.ResponseWriter, r *http.Request) {
+		c := upgrade(w, r)
 		if c == nil {
 			return
 		}
@@ -248,12 +46,12 @@ func TestWSDeliversEveryEventOnce(t *testing.T) {
 		if err := c.WriteControl(websocket.PingMessage, []byte("hi"), time.Now().Add(time.Second)); err != nil {
 			t.Errorf("ping: %v", err)
 		}
-		f.send(c, after+1, n)
+		sendEvents(t, c, after+1, n)
 		goodbye <- drain(c)
 	})
 	tr := NewTracker(0, NewLatency(), 0)
 	observe, observed := collect()
-	r := start(t, newWS(t, f.srv.URL, tr, Options{Observe: observe}))
+	r := start(t, newTestClient(t, contract.WS, p.base, tr, Options{Observe: observe}))
 	waitFor(t, "all events", func() bool { return tr.Delivered() == n })
 	if err := r.stop(t); err != nil {
 		t.Fatalf("Run = %v, want nil after cancel", err)
@@ -263,7 +61,7 @@ func TestWSDeliversEveryEventOnce(t *testing.T) {
 		t.Fatalf("counts %+v\nwant   %+v", got, want)
 	}
 	checkObserved(t, observed(), 1, n)
-	if q := f.queries(); len(q) != 1 || q[0] != "after=0" {
+	if q := p.requests(); len(q) != 1 || q[0] != "after=0" {
 		t.Fatalf("queries %q, want [after=0]", q)
 	}
 	select {
@@ -294,30 +92,28 @@ func TestWSReconnectResumes(t *testing.T) {
 		{"try later 1013", func(c *websocket.Conn) { closeWith(c, websocket.CloseTryAgainLater) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			checkLeaks(t)
 			const head = 10
-			var f *fakeWS
-			f = newFakeWS(t, func(n int, after uint64, w http.ResponseWriter, r *http.Request) {
-				c := f.upgrade(w, r)
+			p := newWSPeer(t, func(n int, after uint64, w http.ResponseWriter, r *http.Request) {
+				c := upgrade(w, r)
 				if c == nil {
 					return
 				}
 				defer c.Close()
 				if n == 0 {
-					f.send(c, after+1, 5)
+					sendEvents(t, c, after+1, 5)
 					tc.end(c)
 					return
 				}
-				f.send(c, after+1, head)
+				sendEvents(t, c, after+1, head)
 				_ = drain(c) // until the client goes
 			})
 			tr := NewTracker(0, NewLatency(), 0)
-			r := start(t, newWS(t, f.srv.URL, tr, fastRetry))
+			r := start(t, newTestClient(t, contract.WS, p.base, tr, fastRetry))
 			waitFor(t, "all events", func() bool { return tr.Delivered() == head })
 			if err := r.stop(t); err != nil {
 				t.Fatalf("Run = %v", err)
 			}
-			if q := f.queries(); strings.Join(q, " ") != "after=0 after=5" {
+			if q := p.requests(); strings.Join(q, " ") != "after=0 after=5" {
 				t.Fatalf("queries %q, want [after=0 after=5]", q)
 			}
 			want := Counts{Delivery: results.Delivery{Expected: head, Delivered: head}, Attempts: 2, Connects: 2, Errors: results.Errors{Closed: 1}}
@@ -329,23 +125,21 @@ func TestWSReconnectResumes(t *testing.T) {
 }
 
 func TestWSRetriesServerErrors(t *testing.T) {
-	checkLeaks(t)
-	var f *fakeWS
-	f = newFakeWS(t, func(n int, after uint64, w http.ResponseWriter, r *http.Request) {
+	p := newWSPeer(t, func(n int, after uint64, w http.ResponseWriter, r *http.Request) {
 		if n < 2 {
 			http.Error(w, "overloaded", http.StatusServiceUnavailable)
 			return
 		}
-		c := f.upgrade(w, r)
+		c := upgrade(w, r)
 		if c == nil {
 			return
 		}
 		defer c.Close()
-		f.send(c, after+1, 3)
+		sendEvents(t, c, after+1, 3)
 		_ = drain(c)
 	})
 	tr := NewTracker(0, nil, 0)
-	r := start(t, newWS(t, f.srv.URL, tr, fastRetry))
+	r := start(t, newTestClient(t, contract.WS, p.base, tr, fastRetry))
 	waitFor(t, "all events", func() bool { return tr.Delivered() == 3 })
 	if err := r.stop(t); err != nil {
 		t.Fatalf("Run = %v", err)
@@ -361,13 +155,12 @@ func TestWSRetriesServerErrors(t *testing.T) {
 // connection that delivered.
 func TestWSBackoffInUse(t *testing.T) {
 	t.Run("grows while refused", func(t *testing.T) {
-		checkLeaks(t)
-		f := newFakeWS(t, func(_ int, _ uint64, w http.ResponseWriter, _ *http.Request) {
+		p := newWSPeer(t, func(_ int, _ uint64, w http.ResponseWriter, _ *http.Request) {
 			http.Error(w, "overloaded", http.StatusServiceUnavailable)
 		})
 		tr := NewTracker(0, nil, 0)
 		began := time.Now()
-		r := start(t, newWS(t, f.srv.URL, tr, Options{BackoffMin: time.Millisecond, BackoffMax: time.Hour}))
+		r := start(t, newTestClient(t, contract.WS, p.base, tr, Options{BackoffMin: time.Millisecond, BackoffMax: time.Hour}))
 		waitFor(t, "3 attempts", func() bool { return tr.Counts(0).Attempts >= 3 })
 		time.Sleep(300 * time.Millisecond)
 		if err := r.stop(t); err != nil {
@@ -387,11 +180,9 @@ func TestWSBackoffInUse(t *testing.T) {
 	})
 
 	t.Run("resets after delivery", func(t *testing.T) {
-		checkLeaks(t)
 		const conns = 20
-		var f *fakeWS
-		f = newFakeWS(t, func(n int, after uint64, w http.ResponseWriter, r *http.Request) {
-			c := f.upgrade(w, r)
+		p := newWSPeer(t, func(n int, after uint64, w http.ResponseWriter, r *http.Request) {
+			c := upgrade(w, r)
 			if c == nil {
 				return
 			}
@@ -400,12 +191,12 @@ func TestWSBackoffInUse(t *testing.T) {
 				_ = drain(c) // enough: stay up until the client goes
 				return
 			}
-			f.send(c, after+1, after+1)
+			sendEvents(t, c, after+1, after+1)
 			closeWith(c, websocket.CloseGoingAway)
 		})
 		tr := NewTracker(0, nil, 0)
 		// Without a reset, the 20th pause alone could last 2^19 ms.
-		r := start(t, newWS(t, f.srv.URL, tr, Options{BackoffMin: time.Millisecond, BackoffMax: time.Hour}))
+		r := start(t, newTestClient(t, contract.WS, p.base, tr, Options{BackoffMin: time.Millisecond, BackoffMax: time.Hour}))
 		waitFor(t, "20 connections", func() bool { return tr.Delivered() == conns })
 		if err := r.stop(t); err != nil {
 			t.Fatalf("Run = %v", err)
@@ -418,30 +209,30 @@ func TestWSBackoffInUse(t *testing.T) {
 func TestWSGivesUp(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
-		serve func(f *fakeWS, w http.ResponseWriter, r *http.Request)
+		serve func(w http.ResponseWriter, r *http.Request)
 		want  error
 		text  []string // in the error message
 	}{
-		{"handshake 403", func(_ *fakeWS, w http.ResponseWriter, _ *http.Request) {
+		{"handshake 403", func(w http.ResponseWriter, _ *http.Request) {
 			http.Error(w, "no entry for you", http.StatusForbidden)
 		}, ErrWSRejected, []string{"403", "no entry for you"}},
-		{"handshake 400", func(_ *fakeWS, w http.ResponseWriter, _ *http.Request) {
+		{"handshake 400", func(w http.ResponseWriter, _ *http.Request) {
 			http.Error(w, "cursor ahead of stream", http.StatusBadRequest)
 		}, ErrWSRejected, []string{"400 Bad Request", "cursor ahead of stream"}},
-		{"close 1002", func(f *fakeWS, w http.ResponseWriter, r *http.Request) {
-			if c := f.upgrade(w, r); c != nil {
+		{"close 1002", func(w http.ResponseWriter, r *http.Request) {
+			if c := upgrade(w, r); c != nil {
 				defer c.Close()
 				closeWith(c, websocket.CloseProtocolError)
 			}
 		}, ErrWSProtocol, []string{"1002"}},
-		{"close 1009", func(f *fakeWS, w http.ResponseWriter, r *http.Request) {
-			if c := f.upgrade(w, r); c != nil {
+		{"close 1009", func(w http.ResponseWriter, r *http.Request) {
+			if c := upgrade(w, r); c != nil {
 				defer c.Close()
 				closeWith(c, websocket.CloseMessageTooBig)
 			}
 		}, ErrWSProtocol, []string{"1009"}},
-		{"message over limit", func(f *fakeWS, w http.ResponseWriter, r *http.Request) {
-			if c := f.upgrade(w, r); c != nil {
+		{"message over limit", func(w http.ResponseWriter, r *http.Request) {
+			if c := upgrade(w, r); c != nil {
 				defer c.Close()
 				// The client may hang up mid-message; that is the point.
 				_ = c.WriteMessage(websocket.TextMessage, bytes.Repeat([]byte("x"), WSReadLimit+1))
@@ -450,11 +241,9 @@ func TestWSGivesUp(t *testing.T) {
 		}, ErrWSProtocol, []string{"longer than"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			checkLeaks(t)
-			var f *fakeWS
-			f = newFakeWS(t, func(_ int, _ uint64, w http.ResponseWriter, r *http.Request) { tc.serve(f, w, r) })
+			p := newWSPeer(t, func(_ int, _ uint64, w http.ResponseWriter, r *http.Request) { tc.serve(w, r) })
 			tr := NewTracker(0, nil, 0)
-			err := start(t, newWS(t, f.srv.URL, tr, fastRetry)).wait(t)
+			err := start(t, newTestClient(t, contract.WS, p.base, tr, fastRetry)).wait(t)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("Run = %v, want %v", err, tc.want)
 			}
@@ -471,10 +260,8 @@ func TestWSGivesUp(t *testing.T) {
 }
 
 func TestWSGapAndMalformed(t *testing.T) {
-	checkLeaks(t)
-	var f *fakeWS
-	f = newFakeWS(t, func(_ int, _ uint64, w http.ResponseWriter, r *http.Request) {
-		c := f.upgrade(w, r)
+	p := newWSPeer(t, func(_ int, _ uint64, w http.ResponseWriter, r *http.Request) {
+		c := upgrade(w, r)
 		if c == nil {
 			return
 		}
@@ -498,7 +285,7 @@ func TestWSGapAndMalformed(t *testing.T) {
 		_ = drain(c)
 	})
 	tr := NewTracker(0, nil, 0)
-	r := start(t, newWS(t, f.srv.URL, tr, Options{}))
+	r := start(t, newTestClient(t, contract.WS, p.base, tr, Options{}))
 	waitFor(t, "event 6", func() bool { return tr.Cursor() == 6 })
 	if err := r.stop(t); err != nil {
 		t.Fatalf("Run = %v", err)
@@ -513,30 +300,28 @@ func TestWSReadTimeout(t *testing.T) {
 	const timeout = 200 * time.Millisecond
 
 	t.Run("silent server is dropped", func(t *testing.T) {
-		checkLeaks(t)
-		var f *fakeWS
-		f = newFakeWS(t, func(n int, after uint64, w http.ResponseWriter, r *http.Request) {
-			c := f.upgrade(w, r)
+		p := newWSPeer(t, func(n int, after uint64, w http.ResponseWriter, r *http.Request) {
+			c := upgrade(w, r)
 			if c == nil {
 				return
 			}
 			defer c.Close()
 			if n > 0 {
-				f.send(c, after+1, 1)
+				sendEvents(t, c, after+1, 1)
 			}
 			_ = drain(c) // connection 0 says nothing until the client gives up
 		})
 		tr := NewTracker(0, nil, 0)
 		o := fastRetry
 		o.ReadTimeout = timeout
-		r := start(t, newWS(t, f.srv.URL, tr, o))
+		r := start(t, newTestClient(t, contract.WS, p.base, tr, o))
 		waitFor(t, "event 1", func() bool { return tr.Delivered() == 1 })
 		if err := r.stop(t); err != nil {
 			t.Fatalf("Run = %v", err)
 		}
 		// Only the read timeout can end the silent connection before the
 		// hang guard: the second comes no sooner than it.
-		at := f.arrivals()
+		at := p.arrivals()
 		if len(at) != 2 {
 			t.Fatalf("%d connections, want 2", len(at))
 		}
@@ -549,12 +334,10 @@ func TestWSReadTimeout(t *testing.T) {
 		// A longer timeout than above, pings ten to it: only a stall of
 		// most of a second could make the client give up.
 		const timeout = time.Second
-		checkLeaks(t)
 		const pings = 15
 		var pongs atomic.Int64
-		var f *fakeWS
-		f = newFakeWS(t, func(_ int, after uint64, w http.ResponseWriter, r *http.Request) {
-			c := f.upgrade(w, r)
+		p := newWSPeer(t, func(_ int, after uint64, w http.ResponseWriter, r *http.Request) {
+			c := upgrade(w, r)
 			if c == nil {
 				return
 			}
@@ -574,13 +357,13 @@ func TestWSReadTimeout(t *testing.T) {
 					break
 				}
 			}
-			f.send(c, after+1, 1)
+			sendEvents(t, c, after+1, 1)
 			<-read
 		})
 		tr := NewTracker(0, nil, 0)
 		o := fastRetry
 		o.ReadTimeout = timeout
-		r := start(t, newWS(t, f.srv.URL, tr, o))
+		r := start(t, newTestClient(t, contract.WS, p.base, tr, o))
 		waitFor(t, "event 1", func() bool { return tr.Delivered() == 1 })
 		// The client answers each ping before it reads on, so by the event
 		// every pong is on its way.
@@ -588,7 +371,7 @@ func TestWSReadTimeout(t *testing.T) {
 		if err := r.stop(t); err != nil {
 			t.Fatalf("Run = %v", err)
 		}
-		if q := f.queries(); len(q) != 1 {
+		if q := p.requests(); len(q) != 1 {
 			t.Fatalf("%d connections, want 1: pings must count as activity", len(q))
 		}
 	})
@@ -596,9 +379,8 @@ func TestWSReadTimeout(t *testing.T) {
 
 func TestWSCancel(t *testing.T) {
 	t.Run("during handshake", func(t *testing.T) {
-		checkLeaks(t)
 		arrived := make(chan struct{}, 1)
-		f := newFakeWS(t, func(_ int, _ uint64, _ http.ResponseWriter, r *http.Request) {
+		p := newWSPeer(t, func(_ int, _ uint64, _ http.ResponseWriter, r *http.Request) {
 			arrived <- struct{}{}
 			select { // never answer; the client must not wait for one
 			case <-r.Context().Done():
@@ -609,7 +391,7 @@ func TestWSCancel(t *testing.T) {
 		// The handshake timeout is 45 s, far beyond the hang guard: stop
 		// returns within the guard only if the cancel itself ends the
 		// handshake.
-		r := start(t, newWS(t, f.srv.URL, NewTracker(0, nil, 0), Options{}))
+		r := start(t, newTestClient(t, contract.WS, p.base, NewTracker(0, nil, 0), Options{}))
 		<-arrived
 		if err := r.stop(t); err != nil {
 			t.Fatalf("Run = %v", err)
@@ -617,23 +399,199 @@ func TestWSCancel(t *testing.T) {
 	})
 
 	t.Run("during backoff", func(t *testing.T) {
-		checkLeaks(t)
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		if err := l.Close(); err != nil { // nobody listens there now
-			t.Fatal(err)
-		}
+		addr := deadAddr(t)
 		tr := NewTracker(0, nil, 0)
-		r := start(t, newWS(t, "http://"+addr, tr, Options{BackoffMin: time.Hour, BackoffMax: time.Hour}))
+		r := start(t, newTestClient(t, contract.WS, "http://"+addr, tr, Options{BackoffMin: time.Hour, BackoffMax: time.Hour}))
 		waitFor(t, "the first attempt", func() bool { return tr.Counts(0).Attempts == 1 })
 		time.Sleep(20 * time.Millisecond) // into the pause
 		if err := r.stop(t); err != nil {
 			t.Fatalf("Run = %v", err)
 		}
 	})
+}
+
+// TestWebSocketRun ends a connection that carried a text and a binary
+// message in each way a server may: Run returns nil only for a normal close
+// or a server going away, as a page that does not reconnect sees it.
+func TestWebSocketRun(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		end  func(c *websocket.Conn)
+		ok   bool
+	}{
+		{"normal 1000", func(c *websocket.Conn) { closeWith(c, websocket.CloseNormalClosure) }, true},
+		{"going away 1001", func(c *websocket.Conn) { closeWith(c, websocket.CloseGoingAway) }, true},
+		{"internal error 1011", func(c *websocket.Conn) { closeWith(c, websocket.CloseInternalServerErr) }, false},
+		{"abrupt TCP close", func(c *websocket.Conn) { _ = c.NetConn().Close() }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newWSPeer(t, func(_ int, after uint64, w http.ResponseWriter, r *http.Request) {
+				c := upgrade(w, r)
+				if c == nil {
+					return
+				}
+				defer c.Close()
+				if err := c.WriteMessage(websocket.BinaryMessage, []byte{0, 1}); err != nil {
+					t.Errorf("send: %v", err)
+				}
+				sendEvents(t, c, after+1, after+1)
+				tc.end(c)
+			})
+			var got []string
+			ws := &WebSocket{URL: p.base + "/ws?after=7", OnMessage: func(typ int, data []byte) error {
+				got = append(got, fmt.Sprintf("%d:%q", typ, data))
+				return nil
+			}}
+			err := start(t, ws).wait(t)
+			if (err == nil) != tc.ok || (err != nil && !strings.Contains(err.Error(), "ws://"+p.addr()+"/ws?after=7")) {
+				t.Fatalf("Run = %v, want ok=%v or an error naming the URL", err, tc.ok)
+			}
+			want := []string{fmt.Sprintf("%d:%q", websocket.BinaryMessage, "\x00\x01"), fmt.Sprintf("%d:%q", websocket.TextMessage, testEvent(8))}
+			if strings.Join(got, " ") != strings.Join(want, " ") {
+				t.Fatalf("messages %s, want %s", got, want)
+			}
+		})
+	}
+}
+
+func TestWebSocketStopsOnOnMessageError(t *testing.T) {
+	p := newWSPeer(t, func(_ int, _ uint64, w http.ResponseWriter, r *http.Request) {
+		if c := upgrade(w, r); c != nil {
+			defer c.Close()
+			sendEvents(t, c, 1, 1)
+			_ = drain(c) // until the client hangs up
+		}
+	})
+	errEnough := errors.New("enough")
+	ws := &WebSocket{URL: p.base + "/ws", OnMessage: func(int, []byte) error { return errEnough }}
+	if err := start(t, ws).wait(t); err != errEnough {
+		t.Fatalf("Run = %v, want OnMessage's error as it is", err)
+	}
+}
+
+func TestWebSocketTLS(t *testing.T) {
+	p := newPeerWith(t, contract.WS.Path(), func(_ int, _ uint64, w http.ResponseWriter, r *http.Request) {
+		if c := upgrade(w, r); c != nil {
+			defer c.Close()
+			sendEvents(t, c, 1, 1)
+			closeWith(c, websocket.CloseNormalClosure)
+		}
+	}, (*httptest.Server).StartTLS)
+	roots := x509.NewCertPool()
+	roots.AddCert(p.srv.Certificate())
+	var n int
+	ws := &WebSocket{
+		URL:       p.base + "/ws", // https, taken as wss
+		TLSConfig: &tls.Config{RootCAs: roots},
+		OnMessage: func(int, []byte) error { n++; return nil },
+	}
+	if err := start(t, ws).wait(t); err != nil || n != 1 {
+		t.Fatalf("Run = %v after %d messages, want nil after 1", err, n)
+	}
+}
+
+// With an IdleTimeout a silent session ends with a timeout, which a
+// reconnect loop retries; without one it waits, as a browser does.
+func TestWebSocketIdleTimeout(t *testing.T) {
+	const idle = 100 * time.Millisecond
+	t.Run("set", func(t *testing.T) {
+		p := newWSPeer(t, func(_ int, _ uint64, w http.ResponseWriter, r *http.Request) {
+			if c := upgrade(w, r); c != nil {
+				defer c.Close()
+				_ = drain(c) // silent until the client gives up
+			}
+		})
+		ws := &WebSocket{URL: p.base + "/ws", IdleTimeout: idle}
+		err := start(t, runFunc(func(ctx context.Context) error {
+			_, err := ws.Session(ctx)
+			return err
+		})).wait(t)
+		if classify(err) != FailTimeout {
+			t.Fatalf("Session = %v, want a timeout", err)
+		}
+	})
+	t.Run("none", func(t *testing.T) {
+		p := newWSPeer(t, func(_ int, _ uint64, w http.ResponseWriter, r *http.Request) {
+			if c := upgrade(w, r); c != nil {
+				defer c.Close()
+				time.Sleep(3 * idle) // silent, longer than the limit above
+				sendEvents(t, c, 1, 1)
+				closeWith(c, websocket.CloseNormalClosure)
+			}
+		})
+		var n int
+		ws := &WebSocket{URL: p.base + "/ws", OnMessage: func(int, []byte) error { n++; return nil }}
+		if err := start(t, ws).wait(t); err != nil || n != 1 {
+			t.Fatalf("Run = %v after %d messages, want nil after 1", err, n)
+		}
+	})
+}
+
+// TestWebSocketSession runs sessions as a reconnect loop does: each reports
+// whether it delivered and why it ended, and calls the hooks a Tracker
+// needs.
+func TestWebSocketSession(t *testing.T) {
+	p := newWSPeer(t, func(n int, after uint64, w http.ResponseWriter, r *http.Request) {
+		switch n {
+		case 0:
+			http.Error(w, "overloaded", http.StatusServiceUnavailable)
+		case 1:
+			if c := upgrade(w, r); c != nil {
+				defer c.Close()
+				sendEvents(t, c, after+1, after+1)
+				closeWith(c, websocket.CloseGoingAway)
+			}
+		case 2:
+			if c := upgrade(w, r); c != nil {
+				defer c.Close()
+				_ = drain(c) // until the client hangs up
+			}
+		default:
+			http.Error(w, "no entry for you", http.StatusForbidden)
+		}
+	})
+	var attempts, connects, disconnects int
+	var cancelOnConnect context.CancelFunc // ends a session as soon as it connects
+	ws := &WebSocket{
+		URL:       p.base + "/ws",
+		OnAttempt: func() { attempts++ },
+		OnConnect: func() {
+			if connects++; cancelOnConnect != nil {
+				cancelOnConnect()
+			}
+		},
+		OnDisconnect: func() { disconnects++ },
+	}
+	final := func(err error) bool {
+		return errors.Is(err, ErrWSURL) || errors.Is(err, ErrWSRejected) || errors.Is(err, ErrWSProtocol)
+	}
+	var ce *websocket.CloseError
+	for i, check := range []func(delivered bool, err error) bool{
+		func(d bool, err error) bool { return !d && classify(err) == FailStatus && !final(err) },
+		func(d bool, err error) bool {
+			return d && errors.As(err, &ce) && ce.Code == websocket.CloseGoingAway && !final(err)
+		},
+		func(d bool, err error) bool { return !d && err == nil }, // ctx ended
+		func(d bool, err error) bool { return !d && errors.Is(err, ErrWSRejected) && final(err) },
+	} {
+		var delivered bool
+		err := start(t, runFunc(func(ctx context.Context) (err error) {
+			ctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			cancelOnConnect = nil
+			if i == 2 {
+				cancelOnConnect = cancel
+			}
+			delivered, err = ws.Session(ctx)
+			return err
+		})).wait(t)
+		if !check(delivered, err) {
+			t.Fatalf("session %d = %v, %v", i, delivered, err)
+		}
+	}
+	if attempts != 4 || connects != 2 || disconnects != 1 {
+		t.Fatalf("%d attempts, %d connects, %d disconnects; want 4, 2 and 1 (none when ctx ends)", attempts, connects, disconnects)
+	}
 }
 
 func TestBackoff(t *testing.T) {

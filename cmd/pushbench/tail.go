@@ -7,13 +7,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"strconv"
 	"time"
-
-	"github.com/gorilla/websocket"
 
 	"github.com/pushbench/pushbench/contract"
 	"github.com/pushbench/pushbench/event"
@@ -26,14 +23,9 @@ func init() {
 
 func tailCmd(ctx context.Context, args []string) error { return tail(ctx, args, os.Stdout, os.Stderr) }
 
-// Errors that end a tail.
-var (
-	// errTailDone stops a tail that has printed --count events; tail then
-	// returns nil.
-	errTailDone = errors.New("tail: count reached")
-	// errTailPoll marks a poll answer that retrying cannot fix.
-	errTailPoll = errors.New("tail: poll")
-)
+// errTailDone stops a tail that has printed --count events; tail then
+// returns nil.
+var errTailDone = errors.New("tail: count reached")
 
 // tail connects one client to the URL in args and writes every event it
 // dispatches to w as one JSON line, until ctx ends or --count lines are
@@ -47,10 +39,13 @@ var (
 // data are decoded from UTF-8 as a browser decodes them (loadgen.DecodeUTF8),
 // so what is printed is what an EventSource dispatches, invalid bytes
 // included. A 204 No Content answer, the standard's way of saying "stop
-// reconnecting", ends the tail without an error. For ws, each text message
-// is {"type":"message","data":…}. For poll, each event of our /poll protocol
-// is printed as SSE would carry it: its type, its seq as the id, and its
-// canonical JSON as the data; a gap is the "gap" event.
+// reconnecting", ends the tail without an error. For ws, each message is
+// {"type":"message","data":…}; like a browser's WebSocket the tail does not
+// reconnect, and ends without an error when the server closes normally or
+// goes away. For poll, each event of our /poll protocol is printed as SSE
+// would carry it: its type, its seq as the id, and its canonical JSON as the
+// data; a gap is the "gap" event. The clients are loadgen's EventSource,
+// WebSocket and Poller.
 //
 // What is not an event goes to diag, one line each: every retry (what
 // failed, and when the next attempt is), and why the tail ended.
@@ -93,13 +88,13 @@ func tail(ctx context.Context, args []string, w, diag io.Writer) error {
 
 	rawURL := fs.Arg(0)
 	var err error
+	if afterSet && contract.Transport(*transport) != contract.Poll { // a poller's first cursor instead
+		if rawURL, err = tailWithAfter(rawURL, *after); err != nil {
+			return err
+		}
+	}
 	switch contract.Transport(*transport) {
 	case contract.SSE:
-		if afterSet {
-			if rawURL, err = tailWithAfter(rawURL, *after); err != nil {
-				return err
-			}
-		}
 		es := &loadgen.EventSource{
 			URL:         rawURL,
 			LastEventID: *lastID,
@@ -115,9 +110,24 @@ func tail(ctx context.Context, args []string, w, diag io.Writer) error {
 			return nil
 		}
 	case contract.WS:
-		err = tailWS(ctx, rawURL, afterSet, *after, *readTimeout, out)
+		ws := &loadgen.WebSocket{
+			URL:       rawURL,
+			Options:   &loadgen.Options{ReadTimeout: *readTimeout},
+			OnMessage: out.ws,
+		}
+		err = ws.Run(ctx)
 	case contract.Poll:
-		err = tailPoll(ctx, rawURL, *after, *pollInterval, *readTimeout, out, diag)
+		p := &loadgen.Poller{
+			URL:     rawURL,
+			After:   *after,
+			Options: &loadgen.Options{PollInterval: *pollInterval, ReadTimeout: *readTimeout},
+			OnGap:   out.gap,
+			OnEvent: out.poll,
+			OnRetry: func(err error, delay time.Duration) {
+				fmt.Fprintf(diag, "pushbench tail: poll: %v; retrying in %v\n", err, delay)
+			},
+		}
+		err = p.Run(ctx)
 	default:
 		return fmt.Errorf("%w %q (want sse, ws or poll)", loadgen.ErrUnknownTransport, *transport)
 	}
@@ -164,6 +174,26 @@ func (o *tailOut) sse(ev loadgen.SSEEvent) error {
 	return o.print(l)
 }
 
+// ws prints a WebSocket message, text or binary, as the data of a
+// "message" line without an id.
+func (o *tailOut) ws(_ int, data []byte) error {
+	return o.print(tailLine{Type: "message", Data: string(data)})
+}
+
+// gap prints a poll answer's gap signal as SSE carries it: the "gap" event,
+// with the last seq it stands for as its id.
+func (o *tailOut) gap(g event.Gap) error {
+	id := strconv.FormatUint(g.To, 10)
+	return o.print(tailLine{Type: event.GapType, ID: &id, Data: string(g.AppendJSON(nil))})
+}
+
+// poll prints an event of a poll answer as SSE carries it: its type, its seq
+// as the id, and its canonical JSON as the data.
+func (o *tailOut) poll(e event.Event, raw []byte) error {
+	id := strconv.FormatUint(e.Seq, 10)
+	return o.print(tailLine{Type: e.Type, ID: &id, Data: string(raw)})
+}
+
 // tailWithAfter adds after=N to a URL's query, keeping the rest of it as given.
 func tailWithAfter(rawURL string, after uint64) (string, error) {
 	u, err := url.Parse(rawURL)
@@ -175,173 +205,4 @@ func tailWithAfter(rawURL string, after uint64) (string, error) {
 	}
 	u.RawQuery += "after=" + strconv.FormatUint(after, 10)
 	return u.String(), nil
-}
-
-// tailWS prints the text messages of one WebSocket connection. Like a
-// browser's WebSocket it does not reconnect: the tail ends with the
-// connection, successfully if the server closed it normally or went away.
-// The handshake's header and every message are bounded as the load
-// generator's are (loadgen.DialWS): past either, the tail fails.
-func tailWS(ctx context.Context, rawURL string, afterSet bool, after uint64, timeout time.Duration, out *tailOut) error {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return err
-	}
-	switch u.Scheme {
-	case "http":
-		u.Scheme = "ws"
-	case "https":
-		u.Scheme = "wss"
-	case "ws", "wss":
-	default:
-		return fmt.Errorf("want a ws, wss, http or https URL, got %q", rawURL)
-	}
-	target := u.String()
-	if afterSet {
-		if target, err = tailWithAfter(target, after); err != nil {
-			return err
-		}
-	}
-	conn, resp, err := loadgen.DialWS(ctx, target, timeout)
-	if err != nil {
-		if resp != nil {
-			return fmt.Errorf("dial %s: %w (%s)", target, err, resp.Status)
-		}
-		return fmt.Errorf("dial %s: %w", target, err)
-	}
-	// Closing the connection unblocks ReadMessage when ctx ends; wait for
-	// the AfterFunc's goroutine if it has started.
-	closed := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		tailClose(conn)
-		close(closed)
-	})
-	defer func() {
-		if stop() {
-			tailClose(conn)
-		} else {
-			<-closed
-		}
-	}()
-	for {
-		_, msg, err := conn.ReadMessage()
-		if err != nil {
-			if ctx.Err() != nil || websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway) {
-				return nil
-			}
-			if errors.Is(err, websocket.ErrReadLimit) {
-				return fmt.Errorf("read %s: a message longer than %d bytes: %w", target, loadgen.WSReadLimit, err)
-			}
-			return fmt.Errorf("read %s: %w", target, err)
-		}
-		if err := out.print(tailLine{Type: "message", Data: string(msg)}); err != nil {
-			return err
-		}
-	}
-}
-
-// tailClose closes a connection the tail only reads from: no data can be
-// lost, so the error says nothing worth reporting.
-func tailClose(c io.Closer) { _ = c.Close() }
-
-// tailPollAnswer is a 200 answer of our /poll protocol (see package servers).
-type tailPollAnswer struct {
-	Events []json.RawMessage `json:"events"`
-	Next   uint64            `json:"next"`
-	More   bool              `json:"more"`
-	Gap    *event.Gap        `json:"gap"`
-}
-
-// tailPoll polls like the load generator's polling client, from cursor
-// after: at once while the server says more is waiting, else after
-// interval. A network error (a header over loadgen.MaxResponseHeaderBytes
-// included) is retried after interval, saying so on diag; an answer other
-// than 200 or 204 ends the tail.
-func tailPoll(ctx context.Context, rawURL string, after uint64, interval, timeout time.Duration, out *tailOut, diag io.Writer) error {
-	base, err := url.Parse(rawURL)
-	if err != nil {
-		return err
-	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxResponseHeaderBytes = loadgen.MaxResponseHeaderBytes
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr, Timeout: timeout}
-	cursor := after
-	for {
-		u := *base
-		q := u.Query()
-		q.Set("after", strconv.FormatUint(cursor, 10))
-		u.RawQuery = q.Encode()
-		more, next, err := tailPollOnce(ctx, client, u.String(), out)
-		switch {
-		case ctx.Err() != nil:
-			return nil
-		case errors.Is(err, errTailPoll) || errors.Is(err, errTailDone):
-			return err
-		case err == nil:
-			cursor = max(cursor, next)
-			if more {
-				continue
-			}
-		default:
-			fmt.Fprintf(diag, "pushbench tail: poll: %v; retrying in %v\n", err, interval)
-		}
-		t := time.NewTimer(interval)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C:
-		}
-	}
-}
-
-// tailPollOnce makes one poll and prints what it brings.
-func tailPollOnce(ctx context.Context, client *http.Client, target string, out *tailOut) (more bool, next uint64, err error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
-	if err != nil {
-		return false, 0, fmt.Errorf("%w: %v", errTailPoll, err)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return false, 0, err
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, loadgen.MaxPollBody+1))
-	if cerr := resp.Body.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return false, 0, err
-	}
-	if len(body) > loadgen.MaxPollBody {
-		return false, 0, fmt.Errorf("%w: answer from %s longer than %d bytes", errTailPoll, target, loadgen.MaxPollBody)
-	}
-	switch resp.StatusCode {
-	case http.StatusNoContent:
-		return false, 0, nil
-	case http.StatusOK:
-	default:
-		return false, 0, fmt.Errorf("%w: %s from %s: %.200s", errTailPoll, resp.Status, target, body)
-	}
-	var a tailPollAnswer
-	if err := json.Unmarshal(body, &a); err != nil {
-		return false, 0, fmt.Errorf("%w: bad answer from %s: %v", errTailPoll, target, err)
-	}
-	if g := a.Gap; g != nil {
-		id := strconv.FormatUint(g.To, 10)
-		if err := out.print(tailLine{Type: event.GapType, ID: &id, Data: string(g.AppendJSON(nil))}); err != nil {
-			return false, 0, err
-		}
-	}
-	for _, raw := range a.Events {
-		var e event.Event
-		if err := event.Decode(raw, &e); err != nil {
-			return false, 0, fmt.Errorf("%w: event from %s: %v", errTailPoll, target, err)
-		}
-		id := strconv.FormatUint(e.Seq, 10)
-		if err := out.print(tailLine{Type: e.Type, ID: &id, Data: string(raw)}); err != nil {
-			return false, 0, err
-		}
-	}
-	return a.More, a.Next, nil
 }
