@@ -14,12 +14,14 @@ all: build
 build:
 	$(GO) build -o $(BIN) ./cmd/pushbench
 
-## deps: system packages the tests need (a real browser, nginx); installs
-## only what is missing.
+## deps: system packages the tests need (a real browser, nginx) and the
+## Node.js implementations' one package (npm's ws, from the lockfile);
+## installs only what is missing.
 deps:
 	@command -v chromium >/dev/null && command -v nginx >/dev/null || { \
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium nginx-light; }
+	@[ -d node/node_modules/ws ] || npm ci --prefix node --no-audit --no-fund --loglevel=error
 
 ## test: format and vet checks, the whole suite under the race detector (the
 ## fuzz seed corpora run as ordinary tests), then every benchmark once so none

@@ -99,8 +99,8 @@ func Run(ctx context.Context, s Setup, p Plan) (results.Run, error) {
 	if p.Transport.TLS() && spec.TLSAddr == "" {
 		spec.TLSAddr = "127.0.0.1:0"
 	}
-	if p.Impl != "" {
-		spec.Impl = map[contract.Transport]string{p.Transport.Base(): p.Impl}
+	if spec, err = WithImpl(spec, p.Transport, p.Impl); err != nil {
+		return results.Run{}, err
 	}
 	srv, err := StartServer(ctx, spec)
 	if err != nil {

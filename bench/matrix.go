@@ -169,12 +169,13 @@ func faultCase(ctx context.Context, c scenarios.Case, o Options) results.FaultRu
 	if fp.Settings.PollInterval <= 0 {
 		fp.Settings.PollInterval = loadgen.DefaultPollInterval
 	}
-	if c.Impl != "" {
-		fp.Server.Impl = map[contract.Transport]string{c.Transport.Base(): c.Impl}
-	}
 	fail := func(err error) results.FaultRun {
 		return results.FaultRun{Scenario: sc.Name, Transport: c.Transport, Impl: c.Impl, Fault: c.Fault, Jitter: c.Jitter,
 			Clients: c.Clients, Rate: c.Rate, Payload: c.Payload, Settings: fp.Settings, Error: err.Error()}
+	}
+	var err error
+	if fp.Server, err = WithImpl(fp.Server, c.Transport, c.Impl); err != nil {
+		return fail(err)
 	}
 	// Each client holds three sockets here: its own and the fault proxy's
 	// two.

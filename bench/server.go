@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pushbench/pushbench/contract"
+	"github.com/pushbench/pushbench/internal/proc"
 )
 
 // ServerSpec is a server process for a run: pushbench's own `serve`, or an
@@ -25,6 +26,10 @@ type ServerSpec struct {
 	// Command runs the server without its flags. Defaults to this
 	// executable's `serve` (see Self).
 	Command []string
+	// External marks a server in another language (an implementation
+	// registered with a Command, see servers.Impl): it takes only the flags
+	// docs/contract.md names for a server process, and is pinned from here.
+	External bool
 	// Impl chooses the implementation of each transport ("ws": "gws");
 	// a transport left out gets its default.
 	Impl map[contract.Transport]string
@@ -72,6 +77,12 @@ func Self() ([]string, error) {
 
 // Argv is the server's whole command line.
 func (s ServerSpec) Argv() ([]string, error) {
+	if s.External {
+		if s.TCPAddr != "" || s.TLSAddr != "" || s.Data != "" || s.NoAccelHeader {
+			return nil, fmt.Errorf("%s serves neither the TCP floor, HTTPS, an event log nor the nginx pitfall", strings.Join(s.Command, " "))
+		}
+		s.Impl, s.CPUs = nil, "" // it is one implementation; Start pins it
+	}
 	argv := s.Command
 	if len(argv) == 0 {
 		self, err := Self()
@@ -168,6 +179,35 @@ func StartServer(ctx context.Context, spec ServerSpec) (*Server, error) {
 }
 
 func startArgv(ctx context.Context, spec ServerSpec, argv []string) (*Server, error) {
+	srv, err := startProcess(ctx, spec, argv)
+	if err != nil || !spec.External || spec.CPUs == "" {
+		return srv, err
+	}
+	cpus, err := parseCPUs(spec.CPUs)
+	if err == nil {
+		err = proc.PinProcess(srv.Pid(), cpus...)
+	}
+	if err != nil {
+		srv.Kill()
+		return nil, fmt.Errorf("pinning %s: %w", argv[0], err)
+	}
+	return srv, nil
+}
+
+// parseCPUs reads a comma-separated CPU list ("0" or "0,1").
+func parseCPUs(s string) ([]int, error) {
+	var out []int
+	for f := range strings.SplitSeq(s, ",") {
+		c, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || c < 0 {
+			return nil, fmt.Errorf("bad CPU list %q", s)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func startProcess(ctx context.Context, spec ServerSpec, argv []string) (*Server, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()

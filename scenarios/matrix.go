@@ -62,6 +62,35 @@ var Default = Matrix{
 		Duration:    4 * time.Second,
 	},
 	{
+		Name: "impl-fanout", Kind: FanOut, EveryImpl: true,
+		Description: "every server implementation of every transport, beside the TCP floor: 1,000 clients at 10 events/s, pollers every second",
+		Transports:  []contract.Transport{Poll, LongPoll, SSE, WS, TCP},
+		Clients:     []int{1000},
+		Rates:       []float64{10},
+		Duration:    3 * time.Second,
+		Repetitions: 4,
+	},
+	{
+		Name: "impl-idle", Kind: Idle, EveryImpl: true,
+		Description: "every server implementation holding 5,000 connections with one event every 2 s: memory and heartbeat cost per connection",
+		Transports:  []contract.Transport{Poll, LongPoll, SSE, WS, TCP},
+		Clients:     []int{5000},
+		Rates:       []float64{0.5},
+		Heartbeat:   time.Second,
+		// Polling at 2 s, the interval the scale targets use.
+		PollIntervals: []time.Duration{2 * time.Second},
+		Duration:      6 * time.Second,
+	},
+	{
+		Name: "impl-saturation", Kind: Saturation, EveryImpl: true,
+		Description: "every streaming implementation, 100 clients; the rate doubles until p99 exceeds 50 ms or an event is lost: where each one breaks",
+		Transports:  []contract.Transport{LongPoll, SSE, WS, TCP},
+		Clients:     []int{100},
+		Rates:       []float64{500, 1000, 2000, 4000, 8000, 16000, 32000, 64000},
+		P99Bound:    50 * time.Millisecond,
+		Duration:    3 * time.Second,
+	},
+	{
 		Name: "recovery", Kind: Fault,
 		Description: "50 clients at 100 events/s through a fault proxy: the server killed (kill -9) and restarted, and the network silently partitioned; the rest of the faults are in the faults matrix",
 		Clients:     []int{50},
@@ -158,5 +187,18 @@ var ScaleMatrix = Matrix{
 		// 1 KiB holds a whole 64 B event in any framing; the default 4 KiB
 		// would be most of what an idle client costs.
 		ReadBuffer: 1024,
+	},
+	{
+		Name: "scale-impls", Kind: Scale, EveryImpl: true,
+		Description: "every SSE and WebSocket server implementation holding 19,000 clients at 0.5 events/s: the memory each one needs per connection, event loops beside goroutines",
+		Transports:  []contract.Transport{SSE, WS},
+		Clients:     []int{19000},
+		Rates:       []float64{0.5},
+		P99Bound:    500 * time.Millisecond,
+		Heartbeat:   2 * time.Second,
+		Idle:        4 * time.Second,
+		Warmup:      2 * time.Second,
+		Duration:    6 * time.Second,
+		ReadBuffer:  1024,
 	},
 }

@@ -3,6 +3,8 @@ package scenarios
 import (
 	"slices"
 	"testing"
+
+	"github.com/pushbench/pushbench/servers"
 )
 
 // The scale matrix climbs to what one process may hold here (20,000 open
@@ -20,7 +22,14 @@ func TestScaleMatrix(t *testing.T) {
 			t.Errorf("%s: top step %d, want 19,000 up to the open-file limit", s.Name, top)
 		}
 	}
-	if n := len(m.Cases()); n != 16 {
-		t.Errorf("%d cases, want 4 steps × 4 transports", n)
+	if n := len(m[0].Cases()); n != 4*len(All) {
+		t.Errorf("%d cases, want 4 steps × %d transports", n, len(All))
+	}
+	impls := 0
+	for _, tr := range m[1].Transports {
+		impls += len(servers.Impls(tr))
+	}
+	if n := len(m[1].Cases()); n != impls || n < 2 {
+		t.Errorf("%d cases, want every one of the %d SSE and WebSocket implementations at 19,000 clients", n, impls)
 	}
 }

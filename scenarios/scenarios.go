@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pushbench/pushbench/contract"
+	"github.com/pushbench/pushbench/servers"
 )
 
 // Names used below, from the one vocabulary every package shares.
@@ -49,7 +50,7 @@ const (
 )
 
 // All is every transport a default scenario runs, the floor included.
-var All = []contract.Transport{Poll, SSE, WS, TCP}
+var All = []contract.Transport{Poll, LongPoll, SSE, WS, TCP}
 
 // FaultSpec is what a Fault scenario breaks, for how long, and how its
 // clients reconnect. A zero field takes the default shown.
@@ -126,6 +127,11 @@ type Scenario struct {
 	Description string
 	// Transports defaults to All.
 	Transports []contract.Transport
+	// EveryImpl crosses each transport with every server implementation of
+	// it (servers.Impls), the default first; otherwise each transport runs
+	// its default. The implementations of one transport at one load show
+	// what the library costs beside what the protocol costs.
+	EveryImpl bool
 	// Clients defaults to [100].
 	Clients []int
 	// Rates, in events/s, default to [10]. For Saturation they are the steps,
@@ -268,14 +274,16 @@ func (s *Scenario) Cases() []Case {
 						if tr.Polls() {
 							intervals = s.PollIntervals
 						}
-						for _, iv := range intervals {
-							c := Case{Scenario: s, Transport: tr, Clients: clients, Rate: rate,
-								Payload: payload, PollInterval: iv, Repetition: rep}
-							if s.Kind != Fault || s.Fault == nil {
-								out = append(out, c)
-								continue
+						for _, impl := range s.impls(tr) {
+							for _, iv := range intervals {
+								c := Case{Scenario: s, Transport: tr, Impl: impl, Clients: clients, Rate: rate,
+									Payload: payload, PollInterval: iv, Repetition: rep}
+								if s.Kind != Fault || s.Fault == nil {
+									out = append(out, c)
+									continue
+								}
+								out = append(out, c.faults()...)
 							}
-							out = append(out, c.faults()...)
 						}
 					}
 				}
@@ -289,6 +297,23 @@ func (s *Scenario) Cases() []Case {
 		slices.SortStableFunc(out, func(a, b Case) int {
 			return slices.Index(s.Fault.Faults, a.Fault) - slices.Index(s.Fault.Faults, b.Fault)
 		})
+	}
+	return out
+}
+
+// impls are the server implementations a case of transport t runs: every
+// one registered (servers.Impls), the default first, with EveryImpl; the
+// default alone, unnamed, otherwise.
+func (s *Scenario) impls(t contract.Transport) []string {
+	if !s.EveryImpl {
+		return []string{""}
+	}
+	var out []string
+	for _, i := range servers.Impls(t.Base()) {
+		out = append(out, i.Name)
+	}
+	if len(out) == 0 {
+		return []string{""} // the floor: pushbench's own only
 	}
 	return out
 }

@@ -3,20 +3,39 @@ package proc
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 
 	"golang.org/x/sys/unix"
 )
 
-// Pin restricts every thread of this process to the given CPUs. Threads the
-// Go runtime starts later inherit the mask from the thread that creates them,
-// so pinning all current threads pins the process.
+// Pin restricts every thread of this process to the given CPUs, and sets
+// GOMAXPROCS to their number. Threads the Go runtime starts later inherit
+// the mask from the thread that creates them, so pinning all current threads
+// pins the process. The runtime reads the CPUs it may use only at start: left
+// alone, a process pinned to one CPU would keep two Ps fighting over it,
+// waking each other for nothing.
 func Pin(cpus ...int) error {
+	if err := pinTasks("/proc/self/task", cpus); err != nil {
+		return err
+	}
+	runtime.GOMAXPROCS(len(cpus))
+	return nil
+}
+
+// PinProcess restricts every thread of process pid to the given CPUs: a
+// server in another language, which cannot pin itself.
+func PinProcess(pid int, cpus ...int) error {
+	return pinTasks("/proc/"+strconv.Itoa(pid)+"/task", cpus)
+}
+
+// pinTasks pins every thread listed in dir.
+func pinTasks(dir string, cpus []int) error {
 	var set unix.CPUSet
 	for _, c := range cpus {
 		set.Set(c)
 	}
-	tasks, err := os.ReadDir("/proc/self/task")
+	tasks, err := os.ReadDir(dir)
 	if err != nil {
 		return fmt.Errorf("pin: %w", err)
 	}
