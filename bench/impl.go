@@ -19,6 +19,9 @@ const RootEnv = "PUSHBENCH_ROOT"
 // the registered command of one in another language, found in the
 // repository.
 func WithImpl(spec ServerSpec, t contract.Transport, impl string) (ServerSpec, error) {
+	if t == contract.TCP && impl == "" {
+		return spec, nil // the floor is pushbench's own, and has no other
+	}
 	i, err := servers.LookupImpl(t, impl)
 	if err != nil {
 		return spec, err

@@ -203,6 +203,7 @@ func measure(ctx context.Context, t Target, p Plan) (m measured, err error) {
 	}
 	runtime.GC() // the figure is what the connections hold, not garbage from dialing
 	selfConnected := proc.Self()
+	connectedAt := time.Now()
 	run.Connections.ConnectRate = float64(p.Clients) / connectTook.Seconds()
 
 	if p.Idle > 0 {
@@ -307,8 +308,9 @@ func measure(ctx context.Context, t Target, p Plan) (m measured, err error) {
 	if c.Delivered > 0 {
 		run.Wire.BytesPerEvent = float64(conns.BytesRead+conns.BytesWritten) / float64(c.Delivered)
 	}
-	run.Server = usage(before.Process, connected.Process, after.Process, c.Delivered, p.Clients)
-	run.Loadgen = usage(selfBefore, selfConnected, selfAfter, c.Delivered, p.Clients)
+	window := time.Since(connectedAt)
+	run.Server = usage(before.Process, connected.Process, after.Process, c.Delivered, p.Clients, window)
+	run.Loadgen = usage(selfBefore, selfConnected, selfAfter, c.Delivered, p.Clients, window)
 	if p.Shard != nil {
 		// Other shards connected to the same server meanwhile: its growth
 		// per connection is only known once merged (results.MergeRuns).
@@ -445,9 +447,10 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 }
 
 // usage turns three snapshots of a process (before connecting, connected and
-// idle, after the run) into the run's figures. Memory per connection is
-// measured while the connections are idle, before any event flows.
-func usage(before, connected, after proc.Stats, delivered uint64, clients int) results.Process {
+// idle, after the run, window apart) into the run's figures. Memory per
+// connection is measured while the connections are idle, before any event
+// flows.
+func usage(before, connected, after proc.Stats, delivered uint64, clients int, window time.Duration) results.Process {
 	p := results.Process{
 		CPUSeconds: after.CPUSeconds - connected.CPUSeconds,
 		RSSBytes:   max(connected.RSSBytes, after.RSSBytes),
@@ -457,6 +460,9 @@ func usage(before, connected, after proc.Stats, delivered uint64, clients int) r
 	}
 	if delivered > 0 {
 		p.CPUPer1kDeliveries = p.CPUSeconds / float64(delivered) * 1000
+	}
+	if window > 0 {
+		p.Cores = p.CPUSeconds / window.Seconds()
 	}
 	if clients > 0 && connected.RSSBytes > before.RSSBytes {
 		p.BytesPerConn = float64(connected.RSSBytes-before.RSSBytes) / float64(clients)

@@ -274,6 +274,10 @@ type Process struct {
 	HeapPerConn  float64 `json:"heap_bytes_per_conn"`
 	Goroutines   int     `json:"goroutines"`
 	OpenFiles    int     `json:"open_files"`
+	// Cores is the CPU the process used over the measured window, in cores
+	// (CPUSeconds over the window's wall time): a process near the number
+	// of cores it was pinned to was the limit of the run.
+	Cores float64 `json:"cores,omitempty"`
 }
 
 // DecodeHistogram decodes the run's latency histogram.
