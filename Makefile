@@ -7,7 +7,7 @@ BIN     := bin/pushbench
 OUT     ?= results/$(shell date -u +%Y%m%d-%H%M%S)
 OUT     := $(OUT)
 
-.PHONY: all build deps test check bench bench-quick bench-faults fuzz clean
+.PHONY: all build deps test check bench bench-quick bench-faults bench-ci fuzz clean
 
 all: build
 
@@ -54,6 +54,24 @@ bench-quick: build
 ## storm with and without jitter), about 7 minutes.
 bench-faults: build
 	$(BIN) bench --matrix faults --out $(OUT)
+
+## bench-ci: what CI runs (docs/ci.md), in a few minutes: BenchmarkDelivery
+## at 100 clients six times through benchstat, and the quick matrix twice
+## through `pushbench compare` (exit 1 on a significant regression), against
+## the baseline in BASELINE, measured first when there is none.
+CI_OUT   ?= results/ci
+BASELINE ?= $(CI_OUT)/baseline
+CI_BENCH  = $(GO) test -run '^$$' -bench 'Delivery/.*/.*/clients=100$$' -benchtime 10000x -count 6 .
+bench-ci: build
+	@[ -d $(BASELINE) ] || { echo "no baseline in $(BASELINE): measuring one"; rm -rf $(BASELINE).tmp && mkdir -p $(BASELINE).tmp && \
+	  $(CI_BENCH) > $(BASELINE).tmp/bench.txt && \
+	  for i in 1 2; do $(BIN) bench --matrix quick --out $(BASELINE).tmp/$$i >/dev/null || exit 1; done && \
+	  mv $(BASELINE).tmp $(BASELINE); }
+	rm -rf $(CI_OUT)/new && mkdir -p $(CI_OUT)/new
+	$(CI_BENCH) > $(CI_OUT)/new/bench.txt; s=$$?; cat $(CI_OUT)/new/bench.txt; exit $$s
+	for i in 1 2; do $(BIN) bench --matrix quick --out $(CI_OUT)/new/$$i >/dev/null || exit 1; done
+	$(GO) run golang.org/x/perf/cmd/benchstat $(BASELINE)/bench.txt $(CI_OUT)/new/bench.txt
+	$(BIN) compare $(BASELINE) $(CI_OUT)/new
 
 ## fuzz: run the SSE parser fuzzer for a while (FUZZTIME, default 1m).
 FUZZTIME ?= 1m

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pushbench/pushbench/contract"
 	"github.com/pushbench/pushbench/internal/jsonfile"
 	"github.com/pushbench/pushbench/report"
 )
@@ -358,3 +359,31 @@ func plural(n int, what string) string {
 	}
 	return fmt.Sprintf("%d %ss", n, what)
 }
+
+// VerdictFacts hands the report's verdict what the checks found: each
+// transport's in-page delivery, the per-host EventSource limit by protocol,
+// and the EventSource across the server's kill -9. It makes an *Outcome a
+// report.FactSource.
+func (o *Outcome) VerdictFacts() report.Facts {
+	f := &report.BrowserFacts{Anchor: sectionAnchor, Browser: o.Browser}
+	if o.Delivery.Error == "" {
+		for _, t := range o.Delivery.Transports {
+			f.Delivery = append(f.Delivery, report.BrowserDelivery{
+				Transport: contract.Transport(t.Transport), Name: orName(transportNames[t.Transport], t.Transport),
+				OK: t.OK(), P99NS: t.Latency.P99MS * 1e6,
+			})
+		}
+	}
+	for _, l := range o.Limit {
+		f.Limit = append(f.Limit, report.BrowserLimit{Protocol: l.Protocol, Opened: l.Opened, Streaming: l.Streaming,
+			PeakConnections: l.PeakConnections, Failed: l.Error != ""})
+	}
+	if r := o.Resume; r.Skipped == "" {
+		f.Resume = &report.BrowserResume{OK: r.OK(), LastEventID: r.BrowserLastEventID, ResumeS: r.ResumeS}
+	}
+	return report.Facts{Browser: f}
+}
+
+// sectionAnchor is the id of the "Real browser" heading WriteMarkdown
+// writes, as GitHub derives it.
+const sectionAnchor = "real-browser"

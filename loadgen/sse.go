@@ -63,6 +63,11 @@ type EventSource struct {
 	Options *Options
 	// TLSConfig is used for https URLs; nil means the system's roots.
 	TLSConfig *tls.Config
+	// Header, if set, is sent with every request (an Authorization, a
+	// cookie), as a polyfilled EventSource sends headers a browser's cannot.
+	// Accept, Cache-Control and Last-Event-ID are the EventSource's own and
+	// override it; a Host entry names the host asked for.
+	Header http.Header
 	// OnAttempt, if set, is called before every connection attempt, and
 	// OnConnect for every response that starts a stream (200
 	// text/event-stream). OnDisconnect is called when an attempt ends while
@@ -219,6 +224,15 @@ func (s *sseStream) request(ctx context.Context, u *url.URL) (next *url.URL, rec
 	req, err := http.NewRequest(http.MethodGet, u.String(), nil)
 	if err != nil {
 		return nil, false, fmt.Errorf("%w: %v", ErrSSEURL, err)
+	}
+	for k, vs := range s.es.Header {
+		if http.CanonicalHeaderKey(k) == "Host" && len(vs) > 0 {
+			req.Host = vs[0] // req.Write sends req.Host, never a Host entry
+			continue
+		}
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
 	}
 	req.Header.Set("Accept", "text/event-stream")
 	req.Header.Set("Cache-Control", "no-cache")

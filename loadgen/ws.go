@@ -142,6 +142,9 @@ type WebSocket struct {
 	IdleTimeout time.Duration
 	// TLSConfig is used for wss URLs; nil means the system's roots.
 	TLSConfig *tls.Config
+	// Header, if set, is sent with every handshake (an Authorization, a
+	// cookie, an Origin). The handshake's own headers may not be in it.
+	Header http.Header
 	// OnAttempt, if set, is called at the start of every session, and
 	// OnConnect once its handshake has succeeded. OnDisconnect is called
 	// when a connection OnConnect announced ends while ctx has not.
@@ -323,7 +326,7 @@ func (w *WebSocket) handshake(ctx context.Context, target, addr string) (conn *w
 		// Proxy is nil: the connection is dialled above, as EventSource
 		// dials its own.
 	}
-	conn, resp, err := d.DialContext(ctx, target, nil)
+	conn, resp, err := d.DialContext(ctx, target, w.Header)
 	if err != nil {
 		return nil, stop, handshakeError(hc.headerErr(err), resp)
 	}

@@ -217,3 +217,27 @@ func yesNo(b bool) string {
 	}
 	return "no"
 }
+
+// VerdictFacts hands the report's verdict what the runs found: each
+// transport's p99 through nginx, and SSE through each buffering set-up. It
+// makes an *Outcome a report.FactSource.
+func (o *Outcome) VerdictFacts() report.Facts {
+	f := &report.ProxyFacts{Anchor: sectionAnchor, Proxy: o.Nginx}
+	for _, ov := range o.Overhead {
+		f.Overhead = append(f.Overhead, report.ProxyOverhead{Transport: ov.Transport, OK: ov.Proxied.OK(),
+			DirectP99NS: float64(ov.Direct.P99NS), ProxiedP99NS: float64(ov.Proxied.P99NS)})
+	}
+	for _, c := range o.Buffering {
+		fg := c.Figures
+		f.Buffering = append(f.Buffering, report.ProxyBuffering{
+			Name: c.Name, Defaults: c.HTTP10 && c.ProxyBuffering, AccelHeader: c.AccelHeader, BufferingOff: !c.ProxyBuffering, HTTP11: !c.HTTP10,
+			OK: fg.OK(), Expected: fg.Expected, Delivered: fg.Delivered, Lost: fg.Lost,
+			Published: fg.Published, ArrivalWindows: fg.ArrivalWindows,
+		})
+	}
+	return report.Facts{Proxy: f}
+}
+
+// sectionAnchor is the id of the "Reverse proxy" heading WriteMarkdown
+// writes, as GitHub derives it.
+const sectionAnchor = "reverse-proxy"

@@ -35,6 +35,8 @@ import (
 //   - wire bytes per event, one panel per payload size;
 //   - the polling trade-off: latency against requests/s, one point per
 //     interval, where polling ran at several intervals.
+//   - the load runs' first-event, inter-arrival and latency times by
+//     percentile, one line per run.
 //
 // A plot whose data is absent is skipped, not drawn empty. Every image
 // carries a caption naming the machine, so it says where it came from when
@@ -151,7 +153,9 @@ func buildCharts(r *results.Report) ([]chart, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append(charts, cs...), nil
+	charts = append(charts, cs...)
+	cs, err = loadCharts(r)
+	return append(charts, cs...), err
 }
 
 // chart is one image of the report, named by where it goes.

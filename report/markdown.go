@@ -14,15 +14,17 @@ import (
 	"github.com/pushbench/pushbench/results"
 )
 
-// newMarkdownReport renders report.md: the machine and settings behind
-// every figure, one section per scenario with its table and plots, the floor
-// comparison, the polling trade-off, the load generator beside the server,
-// the recovery under faults, any other plots, then sections (measured by
-// other packages, such as the real-browser and reverse-proxy outcomes), the
-// correctness statement, the project's targets judged from the runs and a
-// summary computed from them. plots are the paths writePlots returned,
-// relative to the report's directory; each PNG links to its SVG twin.
-func newMarkdownReport(r *results.Report, plots []string, sections ...Reporter) Reporter {
+// newMarkdownReport renders report.md: the machine in one line, the
+// verdict (what to use for each workload, computed from this run and the
+// sections' facts), the machine and settings behind every figure, one
+// section per scenario with its table and plots, the floor comparison, the
+// polling trade-off, the load generator beside the server, the recovery
+// under faults, any other plots, then sections (measured by other packages,
+// such as the real-browser and reverse-proxy outcomes), the correctness
+// statement, the project's targets judged from the runs and a summary
+// computed from them. plots are the paths writePlots returned, relative to
+// the report's directory; each PNG links to its SVG twin.
+func newMarkdownReport(r *results.Report, plots []string, sections ...Section) Reporter {
 	return func(w io.Writer) error {
 		bw := bufio.NewWriter(w)
 		m := &errWriter{w: bw}
@@ -38,12 +40,14 @@ func newMarkdownReport(r *results.Report, plots []string, sections ...Reporter) 
 // trade-off plots go to their own section.
 const pollingPlot = "polling-"
 
-func (m *errWriter) report(r *results.Report, plots []string, sections []Reporter) {
+func (m *errWriter) report(r *results.Report, plots []string, sections []Section) {
 	title := "pushbench report"
 	if r.Matrix != "" {
 		title += ": " + r.Matrix + " matrix"
 	}
 	m.printf("# %s\n\n", title)
+	m.machineLine(r)
+	m.writeVerdict(r, factsOf(sections), styleMarkdown)
 	m.setup(r)
 
 	groups := groupRuns(r.Runs)
@@ -57,6 +61,7 @@ func (m *errWriter) report(r *results.Report, plots []string, sections []Reporte
 	m.polling(groups, plots, used)
 	m.loadgen(groups)
 	m.recovery(r, plots, used)
+	m.loads(r, plots, used)
 	var rest []string
 	for _, p := range plots {
 		if !used[p] {
@@ -68,7 +73,7 @@ func (m *errWriter) report(r *results.Report, plots []string, sections []Reporte
 		m.plots(rest)
 	}
 	for _, sec := range sections {
-		m.table(sec)
+		m.table(sec.WriteMarkdown)
 	}
 
 	m.printf("## Correctness\n\n")
@@ -119,8 +124,9 @@ func (m *errWriter) report(r *results.Report, plots []string, sections []Reporte
 	}
 }
 
-// setup states what produced every figure: machine, build and settings.
-func (m *errWriter) setup(r *results.Report) {
+// machineLine states in one line where every figure was measured, above
+// the verdict.
+func (m *errWriter) machineLine(r *results.Report) {
 	e := r.Env
 	m.printf("Every figure below was measured on **%s**", machine(e))
 	if e.Hostname != "" {
@@ -130,7 +136,12 @@ func (m *errWriter) setup(r *results.Report) {
 		m.printf(", starting %s", e.StartedAt.UTC().Format(time.RFC3339))
 	}
 	m.printf(". The `%s` floor is the same stream over plain TCP lines: what this machine does with no protocol at all.\n\n", contract.Floor)
+}
 
+// setup states what produced every figure: machine, build and settings.
+func (m *errWriter) setup(r *results.Report) {
+	e := r.Env
+	m.printf("## Setup\n\n")
 	var t table
 	t.cols = []column{left("machine"), left("")}
 	for _, kv := range []setting{
@@ -274,7 +285,7 @@ func (m *errWriter) floor(groups []group) {
 		m.printf("No transport ran beside a `%s` floor run of the same configuration: nothing to compare with.\n\n", contract.Floor)
 		return
 	}
-	m.printf("Each transport's median figures beside the plain-TCP floor at the same load, and as a ratio to it: what the protocol costs over a bare socket on this machine.\n\n")
+	m.printf("%s\n\n", floorIntro)
 	m.table(newFloorTable(groups, styleMarkdown))
 	m.printf("\n")
 	if len(missing) > 0 {

@@ -142,9 +142,11 @@ func (m *errWriter) policies(all []results.FaultRun, scenario string) {
 		d(c.ReadTimeout), d(c.Heartbeat), d(c.Heartbeat))
 }
 
-// faultGroup writes one fault's table, verdict, notes and timeline.
+// faultGroup writes one fault's table, verdict, notes and timeline, under
+// an explicit anchor the report's verdict links to (faultAnchor: two fault
+// scenarios may share a heading).
 func (m *errWriter) faultGroup(g faultGroup, plots []string, used map[string]bool) {
-	m.printf("#### %s\n\n", g.fault)
+	m.printf("<a id=\"%s\"></a>\n\n#### %s\n\n", faultAnchor(g.scenario, g.fault), g.fault)
 	if desc := describeFault(g.runs[0]); desc != "" {
 		m.printf("%s clients per run; %s.\n\n", formatCount(uint64(max(g.runs[0].Clients, 0))), desc)
 	}

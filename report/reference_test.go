@@ -53,17 +53,17 @@ func TestReferenceReportsRerender(t *testing.T) {
 }
 
 // sections are the browser and proxy outcomes dir holds, in the order
-// `pushbench report` renders them.
-func sections(t *testing.T, dir string) []report.Reporter {
+// `pushbench report` renders them, with the facts they give the verdict.
+func sections(t *testing.T, dir string) []report.Section {
 	t.Helper()
-	var out []report.Reporter
+	var out []report.Section
 	if bo, err := browser.Load(dir); err == nil {
-		out = append(out, bo.WriteMarkdown)
+		out = append(out, bo)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		t.Fatal(err)
 	}
 	if po, err := proxy.Load(dir); err == nil {
-		out = append(out, po.WriteMarkdown)
+		out = append(out, po)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		t.Fatal(err)
 	}
@@ -115,4 +115,20 @@ func firstDiff(got, want string) (int, string, string) {
 		}
 	}
 	return 0, "", ""
+}
+
+// TestReferenceVerdictFirstScreen: each committed reference report opens
+// with its verdict, which ends within the first screen (40 lines).
+func TestReferenceVerdictFirstScreen(t *testing.T) {
+	for _, name := range []string{"reference", "reference-faults", "reference-scale"} {
+		b, err := os.ReadFile(filepath.Join("..", "results", name, report.ReportName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(string(b), "\n")
+		verdict, setup := slices.Index(lines, "## Verdict"), slices.Index(lines, "## Setup")
+		if verdict < 0 || verdict > 5 || setup < verdict || setup > 40 {
+			t.Errorf("%s: verdict on lines %d to %d, want it first and within 40 lines", name, verdict+1, setup)
+		}
+	}
 }

@@ -1,10 +1,12 @@
 // Package report turns results.json into what people read: report.md with
-// its plots, the terminal tables, and the verdicts in them (the summary, the
-// targets, each fault's recovery). Every sentence and figure is computed
-// from a results.Report when it is rendered, never stored, so a report
-// re-rendered after a renderer changes, or on another machine, says what the
-// data says; and because rendering lives here, above the schema, the load
-// generator that fills results.Report links no table or plot library.
+// its plots, the terminal tables, and the verdicts in them (the verdict on
+// top, the summary, the targets, each fault's recovery); and it compares two
+// sessions' results configuration by configuration, for CI. Every sentence
+// and figure is computed from a results.Report when it is rendered, never
+// stored, so a report re-rendered after a renderer changes, or on another
+// machine, says what the data says; and because rendering lives here, above
+// the schema, the load generator that fills results.Report links no table or
+// plot library.
 package report
 
 import (
@@ -34,9 +36,9 @@ func (r Reporter) Report(w io.Writer) error { return r(w) }
 // WriteDir renders r into dir: the plots under dir/plots and dir/report.md
 // embedding them, with sections (such as the real-browser or reverse-proxy
 // outcomes, which live in their own packages and files) before the
-// correctness statement. It does not write results.json:
-// results.Report.Save does.
-func WriteDir(dir string, r *results.Report, sections ...Reporter) error {
+// correctness statement, and their facts weighed in the verdict. It does
+// not write results.json: results.Report.Save does.
+func WriteDir(dir string, r *results.Report, sections ...Section) error {
 	plots, err := writePlots(dir, r)
 	if err != nil {
 		return err

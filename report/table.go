@@ -271,7 +271,8 @@ func floorRows(groups []group) (rows []floorRow, missing []config) {
 // newFloorTable sets each transport's median p50, p99 and deliveries/s
 // beside the tcp floor's at the same point of the same scenario, and as a
 // ratio to it: 1.35× means 35% slower (or more deliveries/s) than the bare
-// socket. Points without a floor run are left out.
+// socket. Each ratio says whether it is significant over the repetitions
+// (floorRatio). Points without a floor run are left out.
 func newFloorTable(groups []group, s style) Reporter {
 	return func(w io.Writer) error {
 		rows, _ := floorRows(groups) // points without a floor have nothing to compare with
@@ -291,15 +292,36 @@ func newFloorTable(groups []group, s style) Reporter {
 			}
 			g, f := fr.g, fr.floor
 			row = append(row, g.Config.Load(), g.Config.Label(),
-				FormatNS(g.P50.Median), FormatNS(f.P50.Median), FormatRatio(g.P50.Median, f.P50.Median),
-				FormatNS(g.P99.Median), FormatNS(f.P99.Median), FormatRatio(g.P99.Median, f.P99.Median),
+				FormatNS(g.P50.Median), FormatNS(f.P50.Median), floorRatio(g, f, g.P50, f.P50, p50Of),
+				FormatNS(g.P99.Median), FormatNS(f.P99.Median), floorRatio(g, f, g.P99, f.P99, p99Of),
 				FormatSI(g.DeliveriesPerSec.Median), FormatSI(f.DeliveriesPerSec.Median),
-				FormatRatio(g.DeliveriesPerSec.Median, f.DeliveriesPerSec.Median))
+				floorRatio(g, f, g.DeliveriesPerSec, f.DeliveriesPerSec, deliveriesOf))
 			t.add(row...)
 		}
 		return t.render(w, s)
 	}
 }
+
+// floorIntro explains the floor table's ratios and their brackets, in
+// either report.
+const floorIntro = "Each transport's median figures beside the plain-TCP floor at the same load, and as a ratio to it: what the protocol costs over a bare socket on this machine. " +
+	"In brackets, whether the ratio is significant over the repetitions (Mann-Whitney U test, as benchstat runs it): *p=…* where the transport and the floor differ with p ≤ 0.05; " +
+	"*~ p=…* where they do not measurably differ; *? n+m runs* where the runs were too few for the test ever to reach 0.05 (it needs 4 against 4): read those ratios as sizes, not findings."
+
+// floorRatio is g's figure as a ratio to the floor's, with the U test's
+// judgement of the two over their repetitions: "1.26× (p=0.029)".
+func floorRatio(g, floor *group, gs, fs spread, value func(*results.Run) float64) string {
+	r := FormatRatio(gs.Median, fs.Median)
+	if r == "–" {
+		return r
+	}
+	return r + " (" + uTest(runValues(g.Runs, value), runValues(floor.Runs, value)).short() + ")"
+}
+
+// Per-run figures the tables and tests read.
+func p50Of(r *results.Run) float64        { return float64(r.LatencyNS.P50) }
+func p99Of(r *results.Run) float64        { return float64(r.LatencyNS.P99) }
+func deliveriesOf(r *results.Run) float64 { return r.DeliveriesPerSec }
 
 // pollingPoints returns the points where polling ran at two or more
 // intervals: where the polling trade-off can be read.

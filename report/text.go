@@ -11,12 +11,13 @@ import (
 	"github.com/pushbench/pushbench/results"
 )
 
-// NewTextReport renders a report for a terminal: the machine, each
-// scenario's table, the floor comparison, the polling trade-off, the load
-// generator beside the server, the correctness statement, the targets and
-// the summary, and each fault's verdict; what report.md says, without the
-// plots and the recovery tables.
-func NewTextReport(r *results.Report) Reporter {
+// NewTextReport renders a report for a terminal: the machine, the verdict
+// (weighing the facts of sections, if any), each scenario's table, the
+// floor comparison, the polling trade-off, the load generator beside the
+// server, the correctness statement, the targets and the summary, and each
+// fault's verdict; what report.md says, without the plots, the recovery
+// tables and the sections themselves.
+func NewTextReport(r *results.Report, sections ...Section) Reporter {
 	return func(w io.Writer) error {
 		bw := bufio.NewWriter(w)
 		m := &errWriter{w: bw}
@@ -25,6 +26,7 @@ func NewTextReport(r *results.Report) Reporter {
 			m.printf(", commit %s", r.Env.Commit)
 		}
 		m.printf("\n")
+		m.writeVerdict(r, factsOf(sections), styleText)
 		m.table(newClockReport(r, styleText))
 		groups := groupRuns(r.Runs)
 		for _, name := range r.ScenarioNames() {
@@ -46,7 +48,7 @@ func NewTextReport(r *results.Report) Reporter {
 			m.table(newCapacityTable(cs, styleText))
 		}
 		if rows, _ := floorRows(groups); len(rows) > 0 {
-			m.printf("\n%s\n", heading("against the "+string(contract.Floor)+" floor"))
+			m.printf("\n%s\n%s\n", heading("against the "+string(contract.Floor)+" floor"), strings.ReplaceAll(floorIntro, "*", ""))
 			m.table(newFloorTable(groups, styleText))
 		}
 		if len(pollingPoints(groups)) > 0 {
@@ -74,6 +76,7 @@ func NewTextReport(r *results.Report) Reporter {
 				}
 			}
 		}
+		m.loadsText(r)
 		m.printf("\n%s\n", heading("correctness"))
 		lines := faultCorrectness(r.Faults)
 		if !faultsOnly(r) {

@@ -47,7 +47,7 @@ func Decode(rd io.Reader) (*Report, error) {
 		}
 	}
 	r.Schema = SchemaVersion
-	if len(r.Runs) == 0 && len(r.Capacity) == 0 && len(r.Faults) == 0 {
+	if len(r.Runs) == 0 && len(r.Capacity) == 0 && len(r.Faults) == 0 && len(r.Loads) == 0 {
 		return nil, ErrNoRuns
 	}
 	return &r, nil

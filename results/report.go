@@ -19,7 +19,8 @@ const FileName = "results.json"
 // Sentinel errors.
 var (
 	// ErrNoRuns is returned by Load for a results.json that holds no run, no
-	// capacity measurement and no fault run: there is nothing to report.
+	// capacity measurement, no fault run and no load run: there is nothing
+	// to report.
 	ErrNoRuns = errors.New("no runs in report")
 )
 
@@ -47,6 +48,9 @@ type Report struct {
 	// Faults holds the fault scenarios' runs, one per fault, transport and
 	// jitter policy, in the order they ran: the report's Recovery section.
 	Faults []FaultRun `json:"faults,omitempty"`
+	// Loads holds `pushbench load` runs against endpoints without the
+	// contract, in the order they ran: the report's Load section.
+	Loads []LoadRun `json:"loads,omitempty"`
 	// Notes are free-form remarks that belong with the figures, such as a
 	// run that failed and why. They are printed as given.
 	Notes []string `json:"notes,omitempty"`
