@@ -105,3 +105,22 @@ func TestLoadOnlyReport(t *testing.T) {
 		t.Errorf("the text report has no Load section:\n%s", txt)
 	}
 }
+
+// A report of load runs alone shows none of the sections judged from
+// ordinary runs: no verdict that has nothing to decide, no clock note of
+// pushbench's own stream, no floor, correctness, targets or summary.
+func TestGoldenLoadOnlyReport(t *testing.T) {
+	r := &results.Report{Env: fixtureEnv, Loads: loadFixture(t)}
+	md := render(t, newMarkdownReport(r, nil))
+	txt := render(t, NewTextReport(r))
+	golden(t, "load_only.md", md)
+	golden(t, "load_only.txt", txt)
+	for name, out := range map[string]string{"report.md": string(md), "text report": string(txt)} {
+		for _, absent := range []string{"erdict", "Nothing to decide", "floor", "Latency is measured against one clock", "How to read the tables",
+			"orrectness", "No delivery was measured", "argets", "ummary", "No runs to compare"} {
+			if strings.Contains(out, absent) {
+				t.Errorf("load-only %s says %q", name, absent)
+			}
+		}
+	}
+}

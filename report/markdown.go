@@ -17,7 +17,8 @@ import (
 // newMarkdownReport renders report.md: the machine in one line, the
 // verdict (what to use for each workload, computed from this run and the
 // sections' facts), the machine and settings behind every figure, one
-// section per scenario with its table and plots, the floor comparison, the
+// section per scenario with its table and plots, the implementations (when
+// a scenario ran several of one transport), the floor comparison, the
 // polling trade-off, the load generator beside the server, the recovery
 // under faults, any other plots, then sections (measured by other packages,
 // such as the real-browser and reverse-proxy outcomes), the correctness
@@ -55,11 +56,12 @@ func (m *errWriter) report(r *results.Report, plots []string, sections []Section
 	for _, name := range r.ScenarioNames() {
 		m.scenario(r, name, groups, plots, used)
 	}
-	if !faultsOnly(r) {
+	m.implementations(r, groups)
+	if hasRuns(r) {
 		m.floor(groups)
 	}
 	m.polling(groups, plots, used)
-	m.loadgen(groups)
+	m.loadgen(r, groups)
 	m.recovery(r, plots, used)
 	m.loads(r, plots, used)
 	var rest []string
@@ -76,8 +78,11 @@ func (m *errWriter) report(r *results.Report, plots []string, sections []Section
 		m.table(sec.WriteMarkdown)
 	}
 
+	if !measuresStream(r) {
+		return // load runs have no delivery account: their section says so
+	}
 	m.printf("## Correctness\n\n")
-	if !faultsOnly(r) {
+	if hasRuns(r) {
 		lines := correctness(r.Runs)
 		m.printf("%s\n\n", lines[0])
 		for _, l := range lines[1:] {
@@ -97,8 +102,8 @@ func (m *errWriter) report(r *results.Report, plots []string, sections []Section
 		}
 	}
 
-	if faultsOnly(r) {
-		return // the Recovery section is the summary
+	if !hasRuns(r) {
+		return // the Recovery or the Load section is the summary
 	}
 	m.targets(r)
 
@@ -135,7 +140,11 @@ func (m *errWriter) machineLine(r *results.Report) {
 	if !e.StartedAt.IsZero() {
 		m.printf(", starting %s", e.StartedAt.UTC().Format(time.RFC3339))
 	}
-	m.printf(". The `%s` floor is the same stream over plain TCP lines: what this machine does with no protocol at all.\n\n", contract.Floor)
+	m.printf(".")
+	if measuresStream(r) {
+		m.printf(" The `%s` floor is the same stream over plain TCP lines: what this machine does with no protocol at all.", contract.Floor)
+	}
+	m.printf("\n\n")
 }
 
 // setup states what produced every figure: machine, build and settings.
@@ -169,6 +178,9 @@ func (m *errWriter) setup(r *results.Report) {
 	}
 	if len(r.Notes) > 0 {
 		m.printf("\n")
+	}
+	if !measuresStream(r) {
+		return
 	}
 	m.table(newClockReport(r, styleMarkdown))
 	m.printf("\n")
@@ -331,8 +343,10 @@ const (
 		"so a poller's ratio shows how the protocol splits the work, not the generator's headroom."
 )
 
-// loadgen writes the load generator beside the server.
-func (m *errWriter) loadgen(groups []group) {
+// loadgen writes the load generator beside the server and, where the
+// saturation ladders recorded each process's cores, the load generator's
+// share at every step and the steps it limited.
+func (m *errWriter) loadgen(r *results.Report, groups []group) {
 	if len(groups) == 0 {
 		return
 	}
@@ -353,6 +367,13 @@ func (m *errWriter) loadgen(groups []group) {
 	}
 	if slices.ContainsFunc(groups, func(g group) bool { return polling(g.Config) }) {
 		m.printf("%s\n\n", pollingCPUNote)
+	}
+	c := cpusOf(r)
+	if steps := ladderSteps(r, groups, c); len(steps) > 0 {
+		m.printf("%s\n\n", loadgenLadderIntro(c))
+		m.table(newLoadgenLadderTable(steps, c, styleMarkdown))
+		m.printf("\n")
+		m.bullets(loadgenLadderFacts(steps, c))
 	}
 }
 
@@ -421,10 +442,15 @@ func settingsList(s results.Settings) []setting {
 	return out
 }
 
-// faultsOnly reports whether r holds fault runs and nothing else, as the
-// faults matrix writes: its report then leaves out the sections judged from
-// ordinary runs (the floor, the targets, the summary), which would only say
-// that nothing was measured.
-func faultsOnly(r *results.Report) bool {
-	return len(r.Faults) > 0 && len(r.Runs) == 0 && len(r.Capacity) == 0
-}
+// hasRuns reports whether r holds ordinary runs of pushbench's own stream
+// (or polling capacity attacks). A report without any, such as the faults
+// matrix or `pushbench load` writes, leaves out the sections judged from
+// them (the floor, the runs' correctness, the targets, the summary), which
+// would only say that nothing was measured.
+func hasRuns(r *results.Report) bool { return len(r.Runs) > 0 || len(r.Capacity) > 0 }
+
+// measuresStream reports whether r measured pushbench's own stream at all,
+// in ordinary or fault runs: only then do the latency clock, the floor and
+// the tables' reading apply. A report of `pushbench load` runs alone
+// measured someone else's endpoints, whose clocks each run states.
+func measuresStream(r *results.Report) bool { return hasRuns(r) || len(r.Faults) > 0 }

@@ -3,7 +3,6 @@ package report
 import (
 	"cmp"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 
@@ -138,7 +137,7 @@ func summarize(r *results.Report) []summaryBlock {
 		info := r.Scenario(name)
 		b := summaryBlock{title: scenarioTitle(name)}
 		if info.Kind == contract.Saturation {
-			if s := saturation(gs, info); s != "" {
+			if s := saturation(gs, info, cpusOf(r)); s != "" {
 				b.items = append(b.items, summaryItem{text: s})
 			}
 		}
@@ -326,52 +325,40 @@ func tallies(groups []group) []string {
 }
 
 // saturation states, per transport and ladder, the highest offered rate
-// that held: p99 within the scenario's bound and nothing lost.
-func saturation(gs []group, info results.ScenarioInfo) string {
+// that held: p99 within the scenario's bound and nothing lost; and, where
+// the next step was limited by the load generator rather than the server,
+// that the ladder found no break of the server's.
+func saturation(gs []group, info results.ScenarioInfo, c cpus) string {
 	bound := info.P99BoundS * 1e9
-	type ladder struct {
-		label, load string
-		held        float64 // highest rate that held; 0 if none
-		first, last float64 // lowest and highest rate tried
-	}
-	var ladders []*ladder
-	index := map[config]*ladder{}
-	for i := range gs {
-		g := &gs[i]
-		key := g.Config
-		key.Rate = 0
-		l := index[key]
-		if l == nil {
-			l = &ladder{label: g.Config.Label(), first: math.Inf(1),
-				load: fmt.Sprintf("%s clients, %s", formatCount(uint64(max(key.Clients, 0))), formatBytes(float64(key.Payload)))}
-			index[key] = l
-			ladders = append(ladders, l)
-		}
-		l.first = min(l.first, g.Config.Rate)
-		l.last = max(l.last, g.Config.Rate)
-		held := g.Totals().Lost == 0 && (bound == 0 || g.P99.Median <= bound)
-		if held && g.Config.Rate > l.held {
-			l.held = g.Config.Rate
-		}
+	ls := laddersOf(gs, bound, c)
+	load := func(l *ladder) string {
+		return fmt.Sprintf("%s clients, %s", formatCount(uint64(max(l.config.Clients, 0))), formatBytes(float64(l.config.Payload)))
 	}
 	loads := map[string]bool{}
-	for _, l := range ladders {
-		loads[l.load] = true
+	for _, l := range ls {
+		loads[load(l)] = true
 	}
 	var parts []string
-	for _, l := range ladders {
-		name := l.label
+	for _, l := range ls {
+		name := l.config.Label()
 		if len(loads) > 1 {
-			name += " at " + l.load
+			name += " at " + load(l)
 		}
+		var part string
 		switch {
-		case l.held > 0 && l.held == l.last:
-			parts = append(parts, fmt.Sprintf("%s %s (the highest tried)", name, formatRate(l.held)))
+		case l.held > 0 && l.held == l.last():
+			part = fmt.Sprintf("%s %s (the highest tried)", name, formatRate(l.held))
 		case l.held > 0:
-			parts = append(parts, fmt.Sprintf("%s %s", name, formatRate(l.held)))
+			part = fmt.Sprintf("%s %s", name, formatRate(l.held))
+		case l.limited != nil:
+			part = name + " none"
 		default:
-			parts = append(parts, fmt.Sprintf("%s none (not even %s)", name, formatRate(l.first)))
+			part = fmt.Sprintf("%s none (not even %s)", name, formatRate(l.steps[0].Config.Rate))
 		}
+		if l.limited != nil {
+			part += fmt.Sprintf(" (at %s limited by the load generator, not the server)", formatRate(l.limited.Config.Rate))
+		}
+		parts = append(parts, part)
 	}
 	if len(parts) == 0 {
 		return ""

@@ -13,7 +13,7 @@ import (
 
 // NewTextReport renders a report for a terminal: the machine, the verdict
 // (weighing the facts of sections, if any), each scenario's table, the
-// floor comparison, the polling trade-off, the load generator beside the
+// implementations (shorter than report.md's section), the floor comparison, the polling trade-off, the load generator beside the
 // server, the correctness statement, the targets and the summary, and each
 // fault's verdict; what report.md says, without the plots, the recovery
 // tables and the sections themselves.
@@ -27,7 +27,9 @@ func NewTextReport(r *results.Report, sections ...Section) Reporter {
 		}
 		m.printf("\n")
 		m.writeVerdict(r, factsOf(sections), styleText)
-		m.table(newClockReport(r, styleText))
+		if measuresStream(r) {
+			m.table(newClockReport(r, styleText))
+		}
 		groups := groupRuns(r.Runs)
 		for _, name := range r.ScenarioNames() {
 			var gs []group
@@ -47,6 +49,7 @@ func NewTextReport(r *results.Report, sections ...Section) Reporter {
 			}
 			m.table(newCapacityTable(cs, styleText))
 		}
+		m.implementationsText(r, groups)
 		if rows, _ := floorRows(groups); len(rows) > 0 {
 			m.printf("\n%s\n%s\n", heading("against the "+string(contract.Floor)+" floor"), strings.ReplaceAll(floorIntro, "*", ""))
 			m.table(newFloorTable(groups, styleText))
@@ -67,6 +70,14 @@ func NewTextReport(r *results.Report, sections ...Section) Reporter {
 			if slices.ContainsFunc(groups, func(g group) bool { return polling(g.Config) }) {
 				m.printf("%s\n", pollingCPUNote)
 			}
+			c := cpusOf(r)
+			if steps := ladderSteps(r, groups, c); len(steps) > 0 {
+				m.printf("%s\n", strings.ReplaceAll(loadgenLadderIntro(c), "*", ""))
+				m.table(newLoadgenLadderTable(steps, c, styleText))
+				for _, f := range loadgenLadderFacts(steps, c) {
+					m.printf("  - %s\n", f)
+				}
+			}
 		}
 		if len(r.Faults) > 0 {
 			m.printf("\n%s\n", heading("recovery"))
@@ -77,15 +88,17 @@ func NewTextReport(r *results.Report, sections ...Section) Reporter {
 			}
 		}
 		m.loadsText(r)
-		m.printf("\n%s\n", heading("correctness"))
-		lines := faultCorrectness(r.Faults)
-		if !faultsOnly(r) {
-			lines = append(correctness(r.Runs), lines...)
+		if measuresStream(r) { // load runs have no delivery account
+			m.printf("\n%s\n", heading("correctness"))
+			lines := faultCorrectness(r.Faults)
+			if hasRuns(r) {
+				lines = append(correctness(r.Runs), lines...)
+			}
+			for _, l := range lines {
+				m.printf("%s\n", l)
+			}
 		}
-		for _, l := range lines {
-			m.printf("%s\n", l)
-		}
-		if !faultsOnly(r) { // the recovery lines are the summary
+		if hasRuns(r) { // else the recovery or the load lines are the summary
 			if vs := evaluate(r, projectTargets); len(vs) > 0 {
 				m.printf("\n%s\n", heading("targets"))
 				for _, t := range projectTargets {

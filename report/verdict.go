@@ -99,11 +99,7 @@ type condition struct {
 // fault scenarios', the browser's and the proxy's, and the conditions.
 func findings(r *results.Report, facts Facts) ([]finding, []condition) {
 	groups := groupRuns(r.Runs)
-	nz := noises{
-		p99: noiseOf(groups, func(r *results.Run) float64 { return float64(r.LatencyNS.P99) }),
-		cpu: noiseOf(groups, func(r *results.Run) float64 { return r.Server.CPUPer1kDeliveries }),
-		mem: noiseOf(groups, func(r *results.Run) float64 { return r.Server.BytesPerConn }),
-	}
+	nz := noisesOf(groups)
 	var fs []finding
 	for _, name := range r.ScenarioNames() {
 		var gs []group
@@ -121,7 +117,7 @@ func findings(r *results.Report, facts Facts) ([]finding, []condition) {
 			fs = append(fs, fanOutLatency(gs, nz)...)
 			fs = append(fs, fanOutCost(gs, nz)...)
 		case contract.Saturation:
-			fs = append(fs, saturationLadder(info, gs, nz)...)
+			fs = append(fs, saturationLadder(info, gs, nz, cpusOf(r))...)
 		case contract.Payload:
 			fs = append(fs, payloadLatency(gs, nz)...)
 		case contract.Idle:
@@ -149,6 +145,15 @@ func findings(r *results.Report, facts Facts) ([]finding, []condition) {
 // noises are the report's run-to-run spreads of the figures the verdict
 // judges by.
 type noises struct{ p99, cpu, mem noise }
+
+// noisesOf measures the noises of the groups' figures.
+func noisesOf(groups []group) noises {
+	return noises{
+		p99: noiseOf(groups, func(r *results.Run) float64 { return float64(r.LatencyNS.P99) }),
+		cpu: noiseOf(groups, func(r *results.Run) float64 { return r.Server.CPUPer1kDeliveries }),
+		mem: noiseOf(groups, func(r *results.Run) float64 { return r.Server.BytesPerConn }),
+	}
+}
 
 // Figures the rules decide by.
 func (nz noises) latency() measure {
@@ -340,9 +345,14 @@ const verdictIntro = "What to use for each workload this run measured, decided b
 	"Otherwise the line says that it could not tell, or that there is no measurable difference. The tcp floor is a reference, never a choice."
 
 // writeVerdict writes the verdict in style s: md with bold, links and a
-// heading; text plain.
+// heading; text plain. A report with no ordinary runs and nothing the
+// verdict weighs (`pushbench load` runs alone) has no verdict at all,
+// rather than one that says there is nothing to decide.
 func (m *errWriter) writeVerdict(r *results.Report, facts Facts, s style) {
 	fs, cs := findings(r, facts)
+	if len(fs) == 0 && len(cs) == 0 && !hasRuns(r) {
+		return // only fault or load runs, and none the verdict weighs: nothing to say
+	}
 	if s == styleMarkdown {
 		m.printf("## Verdict\n\n%s\n\n", verdictIntro)
 	} else {

@@ -101,70 +101,52 @@ func scaleMemory(info results.ScenarioInfo, gs []group, nz noises) []finding {
 // (p99 within the scenario's bound, nothing lost). Rates held come from
 // single runs, so the runner-up's break is judged instead: it is real when
 // it lost events or its p99 passed the bound by more than the report's
-// p99 noise; otherwise the two did not measurably differ.
-func saturationLadder(info results.ScenarioInfo, gs []group, nz noises) []finding {
+// p99 noise; otherwise the two did not measurably differ. A step where the
+// load generator, not the server, was the limit is no break of the
+// server's: a ladder that stopped there cannot be told apart.
+func saturationLadder(info results.ScenarioInfo, gs []group, nz noises, c cpus) []finding {
 	bound := info.P99BoundS * 1e9
-	// A ladder is one configuration at every rate it was offered.
-	type ladder struct {
-		contender
-		steps []*group // by rate
-		held  float64  // highest rate held; 0: none
-		broke *group   // the first step above held: it failed
-	}
-	var ladders []*ladder
-	index := map[config]*ladder{}
 	tried := 0.0
 	for i := range gs {
-		g := &gs[i]
-		tried = max(tried, g.Config.Rate)
-		if g.Config.Transport == contract.Floor {
+		tried = max(tried, gs[i].Config.Rate)
+	}
+	// A ladder is one configuration at every rate it was offered; the
+	// floor's is none of the choices.
+	type choice struct {
+		contender
+		*ladder
+	}
+	var ladders []*choice
+	for _, l := range laddersOf(gs, bound, c) {
+		if l.config.Transport == contract.Floor {
 			continue
 		}
-		key := g.Config
-		key.Rate = 0
-		l := index[key]
-		if l == nil {
-			l = &ladder{contender: contender{name: g.Config.Label(), transport: g.Config.Transport, impl: g.Config.Impl}}
-			index[key] = l
-			ladders = append(ladders, l)
-		}
-		l.steps = append(l.steps, g)
+		ladders = append(ladders, &choice{
+			contender: contender{name: l.config.Label(), transport: l.config.Transport, impl: l.config.Impl,
+				value: l.held, values: []float64{l.held}, p99: l.heldP99},
+			ladder: l,
+		})
 	}
 	if len(ladders) == 0 {
 		return nil
 	}
-	for _, l := range ladders {
-		slices.SortFunc(l.steps, func(a, b *group) int { return cmp.Compare(a.Config.Rate, b.Config.Rate) })
-		for _, g := range l.steps {
-			if g.Totals().Lost == 0 && (bound == 0 || g.P99.Median <= bound) {
-				l.held, l.p99 = g.Config.Rate, g.P99.Median
-			}
-		}
-		for _, g := range l.steps {
-			if g.Config.Rate > l.held {
-				l.broke = g
-				break
-			}
-		}
-		l.value, l.values = l.held, []float64{l.held}
-	}
-	slices.SortStableFunc(ladders, func(a, b *ladder) int { return cmp.Compare(b.held, a.held) })
+	slices.SortStableFunc(ladders, func(a, b *choice) int { return cmp.Compare(b.held, a.held) })
 	cs := make([]*contender, len(ladders))
-	byContender := map[*contender]*ladder{}
+	byContender := map[*contender]*choice{}
 	for i, l := range ladders {
 		cs[i] = &l.contender
 		byContender[cs[i]] = l
 	}
 
-	c := gs[0].Config
+	first := gs[0].Config
 	cond := "no loss"
 	if bound > 0 {
 		cond = "p99 ≤ " + FormatNS(bound) + ", no loss"
 	}
 	f := finding{
 		workload: "Few clients at a high rate",
-		where:    fmt.Sprintf("%s, %s clients, %s", c.Scenario, formatCount(uint64(max(c.Clients, 0))), formatBytes(float64(c.Payload))),
-		anchor:   scenarioAnchor(c.Scenario),
+		where:    fmt.Sprintf("%s, %s clients, %s", first.Scenario, formatCount(uint64(max(first.Clients, 0))), formatBytes(float64(first.Payload))),
+		anchor:   scenarioAnchor(first.Scenario),
 		fig:      measure{name: "the highest rate held (" + cond + ")", format: formatRate, noise: nz.p99, noiseName: "p99 latency"},
 		context:  true,
 		best:     cs[0],
@@ -182,11 +164,24 @@ func saturationLadder(info results.ScenarioInfo, gs []group, nz noises) []findin
 	case best.held == next.held && best.held >= tried:
 		f.outcome = noDifference
 		f.detail = fmt.Sprintf("both held %s, the highest rate tried: the ladder found no limit", formatRate(best.held))
+	case best.held == next.held && (best.limited != nil || next.limited != nil):
+		f.outcome = cannotTell
+		var who []string
+		for _, l := range []*choice{best, next} {
+			if l.limited != nil {
+				who = append(who, fmt.Sprintf("%s at %s (%s)", l.name, formatRate(l.limited.Config.Rate), c.coresNote(&l.limited.Median)))
+			}
+		}
+		f.detail = fmt.Sprintf("both held %s; above it the load generator, not the server, was the limit of %s", formatRate(best.held), joinAnd(who))
 	case best.held == next.held:
 		f.outcome = noDifference
 		f.detail = fmt.Sprintf("both held %s and no more", formatRate(best.held))
 	case libraryRule(cs, f.best, f.next) != nil:
 		f.outcome, f.impls = libraryMatters, libraryRule(cs, f.best, f.next)
+	case next.limited != nil:
+		f.outcome = cannotTell
+		f.detail = fmt.Sprintf("%s's ladder stopped at %s limited by the load generator, not the server (%s): the server's own limit was not found",
+			next.name, formatRate(next.limited.Config.Rate), c.coresNote(&next.limited.Median))
 	case next.broke == nil:
 		f.outcome = cannotTell
 		f.detail = fmt.Sprintf("%s was not offered more than %s", next.name, formatRate(next.held))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -83,7 +84,12 @@ func reportCmd(_ context.Context, args []string) error {
 
 // render writes dir/report.md and dir/plots from r and the sections stored
 // beside it, and prints the text report.
-func render(dir string, r *results.Report) error {
+func render(dir string, r *results.Report) error { return renderTo(os.Stdout, dir, r) }
+
+// renderTo is render printing to w. The text report weighs the same
+// sections as report.md, so both verdicts read the browser's and the
+// proxy's lines.
+func renderTo(w io.Writer, dir string, r *results.Report) error {
 	secs, err := sections(dir)
 	if err != nil {
 		return err
@@ -91,5 +97,5 @@ func render(dir string, r *results.Report) error {
 	if err := report.WriteDir(dir, r, secs...); err != nil {
 		return err
 	}
-	return report.NewTextReport(r)(os.Stdout)
+	return report.NewTextReport(r, secs...)(w)
 }
