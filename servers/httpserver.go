@@ -61,6 +61,20 @@ func (s *Server) Serving(h http.Handler, h2c bool) Serving {
 // Engine is the HTTP server s's implementations run on.
 func (s *Server) Engine() Engine { return s.engine }
 
+// String names e: "net/http" or "nbio".
+func (e Engine) String() string {
+	if e == NetHTTP {
+		return "net/http"
+	}
+	return string(e)
+}
+
+// runsOn says whether i can be served by engine e: its own, or any for a
+// polling transport, whose handler answers a request and returns as every
+// engine expects. A stream's implementation holds its request or takes its
+// connection over in its engine's own way.
+func (i Impl) runsOn(e Engine) bool { return i.Engine == e || i.Transport.Requests() }
+
 // HTTPServer returns the http.Server the serve command runs, serving h: s
 // itself, or a handler that wraps it (serve adds the browser page). It
 // speaks HTTP/1.1, and HTTP/2 by ALPN over TLS; with h2c also HTTP/2 with

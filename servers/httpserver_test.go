@@ -295,9 +295,12 @@ func TestStreamsOutliveTheReadTimeout(t *testing.T) {
 // At its connection limit the server still accepts: streams and polls are
 // answered 503 and their connections closed, /healthz and /stats still
 // answer, and each refusal is counted; a stream that ends makes room.
-func TestConnectionLimit(t *testing.T) {
+func TestConnectionLimit(t *testing.T) { connectionLimit(t, nil) }
+
+// connectionLimit is TestConnectionLimit with the streams served by impl.
+func connectionLimit(t *testing.T, impl map[contract.Transport]string) {
 	const limit = 10
-	s := newTestServer(t, testConfig{opts: &Options{MaxConns: limit}})
+	s := newTestServer(t, testConfig{opts: &Options{MaxConns: limit, Impl: impl}})
 	var streams []*sseStream
 	for range limit {
 		st := s.openSSE(t, "/sse", nil)

@@ -160,10 +160,7 @@ func (h *Hub) Publish(entries ...*Entry) error {
 			h.slow.Add(1)
 			continue
 		}
-		select {
-		case s.wake <- struct{}{}:
-		default: // already awake: it will see the new head when it looks
-		}
+		s.signal()
 	}
 	return nil
 }
@@ -253,16 +250,33 @@ func (h *Hub) drop(s *Subscription, why error) {
 	delete(h.subs, s)
 	s.err = why
 	close(s.done)
+	if s.notify != nil {
+		s.notify() // its writer learns the reason from Take or Err
+	}
 }
 
 // Subscription is one subscriber's place in the stream. Its methods are for
 // the one goroutine that writes to the subscriber's connection.
 type Subscription struct {
 	hub    *Hub
-	wake   chan struct{} // one slot: a publish never blocks on it
+	wake   chan struct{} // one slot: a publish never blocks on it; nil after Notify
+	notify func()        // Notify's callback, in place of wake
 	done   chan struct{} // closed when the hub drops the subscriber
 	err    error         // why done was closed; written before the close
 	cursor atomic.Uint64 // last seq handed out by Take
+}
+
+// signal tells the subscriber that events may be waiting; callers hold the
+// hub's lock. Neither way blocks: a publish never waits on a subscriber.
+func (s *Subscription) signal() {
+	if s.notify != nil {
+		s.notify()
+		return
+	}
+	select {
+	case s.wake <- struct{}{}:
+	default: // already awake: it will see the new head when it looks
+	}
 }
 
 // Take appends to buf the events after the cursor, at most max, and advances
@@ -288,10 +302,40 @@ func (s *Subscription) Take(buf []*Entry, max int) ([]*Entry, error) {
 	return buf, nil
 }
 
+// Notify is for a transport that serves many subscribers from a few
+// goroutines instead of one goroutine each: from now on the subscription
+// calls notify, in place of signalling Ready, whenever events may be
+// waiting for Take, and once when the hub drops it (Err then says why); and
+// now, if either happened already. notify runs with the hub locked, from
+// Publish and Close, so it must return at once: it must not block, take a
+// lock that is held while the hub is called, or call the hub. Queueing the
+// subscriber for a writer goroutine is what it is for: a broadcast then
+// still costs one call per subscriber and never waits on any of them. Call
+// it once, from the goroutine that owns the subscription, before waiting on
+// Ready, which is then nil.
+func (s *Subscription) Notify(notify func()) {
+	h := s.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s.notify = notify
+	due := false
+	select {
+	case <-s.wake:
+		due = true
+	case <-s.done:
+		due = true
+	default:
+	}
+	s.wake = nil
+	if due {
+		notify()
+	}
+}
+
 // Cursor is the last seq handed out by Take.
 func (s *Subscription) Cursor() uint64 { return s.cursor.Load() }
 
-// Ready is signalled when events may be waiting for Take.
+// Ready is signalled when events may be waiting for Take, until Notify.
 func (s *Subscription) Ready() <-chan struct{} { return s.wake }
 
 // Done is closed when the hub has dropped the subscription; Err says why.

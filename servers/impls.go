@@ -64,8 +64,20 @@ var impls = []Impl{
 	{Transport: contract.Poll, Name: "std", Default: true, handler: newPoll},
 	{Transport: contract.LongPoll, Name: "std", Default: true, handler: newLongPoll},
 	{Transport: contract.SSE, Name: "std", Default: true, handler: newSSE},
+	{Transport: contract.SSE, Name: "gosse", Module: "github.com/tmaxmax/go-sse",
+		Notes: "a retry: under 1 ms (a RetryJitter draw) is sent as 1 ms, as go-sse writes none for 0; the headers go out in a write of their own", handler: newGoSSE},
 	{Transport: contract.WS, Name: "gorilla", Default: true, Module: "github.com/gorilla/websocket",
 		Notes: "each batch of messages goes out in one write (coalescing)", handler: newWS},
+	{Transport: contract.WS, Name: "gorilla-plain", Module: "github.com/gorilla/websocket",
+		Notes: "one write per message, as gorilla's examples do (no coalescing)", handler: newWSPlain},
+	{Transport: contract.WS, Name: "coder", Module: "github.com/coder/websocket",
+		Notes: "write deadlines are contexts; pings wait for their pong on a goroutine of their own; Close waits a fixed 5 s for the close frame and 5 s for the answer (others: 1 s); net/http's 4 KiB read and write buffers stay with the connection", handler: newWSCoder},
+	{Transport: contract.WS, Name: "gws", Module: "github.com/lxzan/gws",
+		Notes: "closes the TCP connection right after its close frame, with no grace for the client's answer; a missed pong gets a close frame (1000), not a silent drop; no Origin check of its own (the handler's refuses cross-origin, as the others')", handler: newWSGWS},
+	{Transport: contract.SSE, Name: "nbio", Module: "github.com/lesismal/nbio", Engine: NBIO,
+		Notes: nbioNotes + "; the response ends by closing its connection after the last chunk", handler: newSSENBIO},
+	{Transport: contract.WS, Name: "nbio", Module: "github.com/lesismal/nbio", Engine: NBIO,
+		Notes: nbioNotes + "; RFC 6455 framing is pushbench's own, as nbio's WebSocket package starts goroutine pools at init", handler: newWSNBIO},
 }
 
 // Impls lists the implementations of transport t, the default first; all of

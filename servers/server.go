@@ -79,9 +79,18 @@ type generatorRun struct {
 // /control/start and POST /control/stop. A nil o means defaults. New fails
 // on a transport or implementation it does not know, or one that runs as a
 // process of its own.
+//
+// One server runs on one engine (Engine, Serving): nbio's when an
+// implementation needs it, else net/http's. The polling transports run on
+// either; a stream's implementation runs on its own engine only. When
+// transports are named, New fails on one that cannot run on the server's
+// engine; when none are, it leaves such a transport out (Stats then names
+// no implementation for it), so that naming one nbio implementation serves
+// what can be served beside it.
 func New(hub *Hub, o *Options, transports ...contract.Transport) (*Server, error) {
 	opts := o.withDefaults()
-	if len(transports) == 0 {
+	named := len(transports) > 0
+	if !named {
 		transports = HTTPTransports
 	}
 	s := &Server{hub: hub, mux: http.NewServeMux(), o: opts,
@@ -91,7 +100,8 @@ func New(hub *Hub, o *Options, transports ...contract.Transport) (*Server, error
 		sum := sha256.Sum256([]byte(opts.ControlToken))
 		s.token = &sum
 	}
-	for _, t := range transports {
+	chosen := make([]Impl, len(transports))
+	for i, t := range transports {
 		impl, err := LookupImpl(t, opts.Impl[t])
 		if err != nil {
 			return nil, err
@@ -104,6 +114,17 @@ func New(hub *Hub, o *Options, transports ...contract.Transport) (*Server, error
 				return nil, fmt.Errorf("%s/%s runs on %s, another transport on %s: one server has one engine", t, impl.Name, impl.Engine, s.engine)
 			}
 			s.engine = impl.Engine
+		}
+		chosen[i] = impl
+	}
+	for i, t := range transports {
+		impl := chosen[i]
+		if !impl.runsOn(s.engine) {
+			if named {
+				return nil, fmt.Errorf("%s/%s runs on %s, not on %s, which another transport's implementation needs: one server has one engine",
+					t, impl.Name, impl.Engine, s.engine)
+			}
+			continue
 		}
 		m := mount{hub: hub, o: opts, group: &s.streams}
 		switch t {
@@ -449,6 +470,17 @@ type streamGroup struct {
 	mu      sync.Mutex
 	closing bool
 	wg      sync.WaitGroup
+	// idle are waited for once the handlers have returned: what steps
+	// streams on goroutines of its own (the nbio implementations' pumps)
+	// settling down.
+	idle []func()
+}
+
+// waitAlso makes closeAndWait wait for idle too, after the handlers.
+func (g *streamGroup) waitAlso(idle func()) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.idle = append(g.idle, idle)
 }
 
 // enter registers a stream handler; false means the server is closing.
@@ -469,6 +501,10 @@ func (g *streamGroup) leave() { g.wg.Done() }
 func (g *streamGroup) closeAndWait() {
 	g.mu.Lock()
 	g.closing = true
+	idle := g.idle
 	g.mu.Unlock()
 	g.wg.Wait()
+	for _, f := range idle {
+		f()
+	}
 }

@@ -37,12 +37,16 @@ var wantJSON = map[uint64]string{
 }
 
 // testServer is a Server behind a real listener, served as the serve command
-// serves it (HTTPServer, Listener, h2c on), with a client of its own.
+// serves it (HTTPServer, Listener, h2c on; or Serving on the engine its
+// implementations need), with a client of its own.
 type testServer struct {
-	hub    *Hub
-	srv    *Server
-	ts     *httptest.Server
-	client *http.Client
+	hub *Hub
+	srv *Server
+	// ts is net/http's test server; on another engine it holds only the
+	// listener and its URL, and serving serves it.
+	ts      *httptest.Server
+	serving Serving
+	client  *http.Client
 }
 
 type testConfig struct {
@@ -76,19 +80,46 @@ func newTestServer(t testing.TB, c testConfig) *testServer {
 		h = c.handler(srv)
 	}
 	ts := httptest.NewUnstartedServer(nil)
-	ts.Config = srv.HTTPServer(h, true)
 	if c.sndbuf > 0 {
 		ts.Listener = sndbufListener{ts.Listener, c.sndbuf}
 	}
 	ts.Listener = srv.Listener(ts.Listener)
-	ts.Start()
 	tr := &http.Transport{}
+	s := &testServer{hub: hub, srv: srv, ts: ts, client: &http.Client{Transport: tr}}
+	if srv.Engine() != NetHTTP {
+		s.serveOnEngine(t, h)
+	} else {
+		ts.Config = srv.HTTPServer(h, true)
+		ts.Start()
+	}
 	t.Cleanup(func() {
 		srv.Close() // ends the streams, so ts.Close does not wait for them
-		ts.Close()
+		if s.serving == nil {
+			ts.Close()
+		}
 		tr.CloseIdleConnections()
 	})
-	return &testServer{hub: hub, srv: srv, ts: ts, client: &http.Client{Transport: tr}}
+	return s
+}
+
+// serveOnEngine serves h with Serving on ts's listener, as serve does on an
+// engine other than net/http's, until the test ends (after Close).
+func (s *testServer) serveOnEngine(t testing.TB, h http.Handler) {
+	t.Helper()
+	s.serving = s.srv.Serving(h, true)
+	s.ts.URL = "http://" + s.ts.Listener.Addr().String()
+	done := make(chan error, 1)
+	go func() { done <- s.serving.Serve(s.ts.Listener) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		if err := s.serving.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("Serve returned %v, want http.ErrServerClosed", err)
+		}
+	})
 }
 
 type sndbufListener struct {
@@ -553,8 +584,12 @@ func TestControlStartsAndStopsTheGenerator(t *testing.T) {
 	}
 }
 
-func TestCloseEndsOpenStreams(t *testing.T) {
-	s := newTestServer(t, testConfig{})
+func TestCloseEndsOpenStreams(t *testing.T) { closeEndsOpenStreams(t, testConfig{}) }
+
+// closeEndsOpenStreams closes a server made with cfg while an SSE and a
+// WebSocket client read, and requires both streams ended and waited for.
+func closeEndsOpenStreams(t *testing.T, cfg testConfig) *testServer {
+	s := newTestServer(t, cfg)
 	publishN(t, s.hub, 1)
 	st := s.openSSE(t, "/sse", nil)
 	st.expect(t, "retry: 1000\n\nid: 1\nevent: quote\ndata: "+wantJSON[1]+"\n\n")
@@ -593,6 +628,7 @@ func TestCloseEndsOpenStreams(t *testing.T) {
 	if resp, _ := s.do(t, http.MethodGet, "/poll", nil); resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("poll after Close: %s", resp.Status)
 	}
+	return s
 }
 
 func TestStreamsEndWhenTheClientLeaves(t *testing.T) {

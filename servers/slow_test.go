@@ -51,6 +51,17 @@ func dialStalled(t testing.TB, s *testServer, transport contract.Transport) net.
 	return c
 }
 
+// stallBesideReader opens a stalled stream of transport (dialStalled), then
+// one that reads (openReader), and waits for both to subscribe.
+func stallBesideReader(t testing.TB, s *testServer, transport contract.Transport) (stalled net.Conn, next func() uint64) {
+	t.Helper()
+	stalled = dialStalled(t, s, transport)
+	waitFor(t, "the stalled client's subscription", func() bool { return s.hub.Stats().Subscribers == 1 })
+	next = openReader(t, s, transport)
+	waitFor(t, "the reading client's subscription", func() bool { return s.hub.Stats().Subscribers == 2 })
+	return stalled, next
+}
+
 // openReader opens a stream of transport from a client that reads, and
 // returns a function that reads the next event's seq.
 func openReader(t testing.TB, s *testServer, transport contract.Transport) func() uint64 {
@@ -99,10 +110,7 @@ func TestSlowConsumerIsCutOffWhileOthersKeepUp(t *testing.T) {
 				opts:   &Options{WriteTimeout: 3 * testTimeout},
 				sndbuf: 8 << 10,
 			})
-			stalled := dialStalled(t, s, tr)
-			waitFor(t, "the stalled client's subscription", func() bool { return s.hub.Stats().Subscribers == 1 })
-			next := openReader(t, s, tr)
-			waitFor(t, "the reading client's subscription", func() bool { return s.hub.Stats().Subscribers == 2 })
+			stalled, next := stallBesideReader(t, s, tr)
 
 			// Publish in step with the reading client. Once the stalled one
 			// fills its socket, it lags, and the hub must cut it off without

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -74,50 +73,6 @@ func TestWSOversizedMessageCloses1009(t *testing.T) {
 		return st.Transports.WS.Active == 0 && st.Hub.Subscribers == 0
 	})
 	s.assertServing(t, contract.WS)
-}
-
-// A client that answers pings outlives one that does not. It proves it by
-// count: without pongs, it would be dropped PingInterval+PongWait after it
-// connected, and a ticker needs at least twice that to send it
-// 2·(PingInterval+PongWait)/PingInterval pings. PongWait is the slack a busy
-// machine has to answer a ping.
-func TestWSPingsKeepReadersAndDropSilentOnes(t *testing.T) {
-	const interval, pongWait = 20 * time.Millisecond, 500 * time.Millisecond
-	s := newTestServer(t, testConfig{opts: &Options{PingInterval: interval, PongWait: pongWait}})
-	alive := s.dialWS(t, "/ws") // gorilla answers pings while it reads
-	deaf := s.dialWS(t, "/ws")
-	deaf.SetPingHandler(func(string) error { return nil })
-	var pings atomic.Int64
-	alive.SetPingHandler(func(data string) error {
-		pings.Add(1)
-		return alive.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
-	})
-
-	got := make(chan error, 1)
-	go func() {
-		_, msg, err := alive.ReadMessage()
-		if err == nil && string(msg) != wantJSON[1] {
-			err = errors.New("wrong message " + string(msg))
-		}
-		got <- err
-	}()
-
-	// The deaf client is dropped without a close frame: it is presumably
-	// gone, so there is nobody to tell.
-	_, _, err := deaf.ReadMessage()
-	var ce *websocket.CloseError
-	if !errors.As(err, &ce) || ce.Code != websocket.CloseAbnormalClosure {
-		t.Fatalf("deaf client ended with %v, want an abnormal closure", err)
-	}
-	enough := int64(2 * (interval + pongWait) / interval)
-	waitFor(t, "the answering client to be pinged for twice the deaf one's allowance", func() bool { return pings.Load() >= enough })
-	publishN(t, s.hub, 1)
-	if err := <-got; err != nil {
-		t.Fatalf("answering client: %v", err)
-	}
-	if st := s.srv.Stats().Transports.WS; st.Active != 1 || st.SlowDisconnects != 0 {
-		t.Fatalf("stats %+v", st)
-	}
 }
 
 // A stream with events always waiting never idles, and must still ping: the

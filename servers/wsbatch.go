@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"time"
 )
 
 // coalescingConn lets the WebSocket writer put a whole batch of frames into
@@ -79,12 +80,14 @@ func (c *coalescingConn) flush() error {
 	return err
 }
 
-// coalescingWriter hands gorilla's Upgrade a coalescingConn when it hijacks
-// the connection, reading through a clientFrames.
+// coalescingWriter hands gorilla's Upgrade, when it hijacks the
+// connection, a connection that reads through a clientFrames and, with
+// coalesce, writes through a coalescingConn.
 type coalescingWriter struct {
 	http.ResponseWriter
-	conn   *coalescingConn
-	frames *clientFrames
+	coalesce bool
+	conn     *coalescingConn // with coalesce
+	frames   *clientFrames
 }
 
 func (w *coalescingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -93,6 +96,90 @@ func (w *coalescingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	w.frames = newClientFrames(c)
+	if !w.coalesce {
+		return w.frames, brw, nil
+	}
 	w.conn = &coalescingConn{Conn: w.frames}
 	return w.conn, brw, nil
+}
+
+// streamWriter is one stream's connection as pump drives it.
+type streamWriter interface {
+	// writeBatch writes entries, a batch taken from the subscription.
+	writeBatch(entries []*Entry) error
+	// tick is what a stream sends when its ticker comes due: a WebSocket
+	// ping, an SSE heartbeat.
+	tick() error
+}
+
+// pump is the loop every stream runs once its first frames are out: it
+// writes what sub has waiting, at most streamBatch events at a time, and
+// otherwise waits for more, for its ticker, which comes due every `every`,
+// or for end, the client's end of the connection, on which it returns nil.
+// With quiet, ticks are for a silent stream only (SSE heartbeats), and a
+// batch puts the next one off; without, they come due whatever the traffic
+// (WebSocket pings, which the reader's deadline waits for). It returns why
+// the stream stopped: the subscription's end or a failed write.
+func pump(sub *Subscription, w streamWriter, every time.Duration, quiet bool, end <-chan struct{}) error {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		n, err := writeTaken(sub, w)
+		switch {
+		case err != nil:
+			return err
+		case n > 0 && quiet:
+			t.Reset(every)
+			continue
+		case n > 0:
+			// A stream that always has events never waits below, yet it
+			// must still tick, or the reader's deadline cuts off a healthy
+			// client, and it must notice its client's end.
+			select {
+			case <-t.C:
+				err = w.tick()
+			case <-end:
+				return nil
+			default:
+			}
+		default:
+			select {
+			case <-sub.Ready():
+			case <-sub.Done(): // the next take says why
+			case <-t.C:
+				err = w.tick()
+			case <-end:
+				return nil
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// streamScratch is one batch's slice of entries. It is pooled and held only
+// while a batch is being written, so an idle stream holds none.
+type streamScratch struct{ entries []*Entry }
+
+var streamScratchPool = sync.Pool{New: func() any { return new(streamScratch) }}
+
+// writeTaken takes what sub has waiting, at most streamBatch events, and
+// writes it. The hub measures lag at the cursor, which advances when events
+// are taken, not when they are written, so a bounded batch keeps a stalled
+// connection from hiding its lag in its own buffer. It returns how many
+// events it wrote.
+func writeTaken(sub *Subscription, w streamWriter) (int, error) {
+	sc := streamScratchPool.Get().(*streamScratch)
+	defer func() {
+		clear(sc.entries) // do not keep published entries alive from the pool
+		sc.entries = sc.entries[:0]
+		streamScratchPool.Put(sc)
+	}()
+	entries, err := sub.Take(sc.entries[:0], streamBatch)
+	sc.entries = entries
+	if err != nil || len(entries) == 0 {
+		return 0, err
+	}
+	return len(entries), w.writeBatch(entries)
 }

@@ -136,6 +136,14 @@ func serveCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return errors.Join(err, closeLog())
 	}
+	if srv.Engine() != servers.NetHTTP {
+		if *tlsAddr != "" {
+			return errors.Join(fmt.Errorf("--tls-addr: %s's engine serves cleartext HTTP/1.1 only", srv.Engine()), closeLog())
+		}
+		if err := reportLeftOut(srv, transports); err != nil {
+			return errors.Join(err, closeLog())
+		}
+	}
 	if lg != nil {
 		srv.SetLog(lg)
 	}
@@ -167,7 +175,8 @@ func serveCmd(ctx context.Context, args []string) error {
 	}
 
 	page := browser.Handler(srv) // the server plus the browser scenario's page at /browser/
-	hs := srv.HTTPServer(page, *h2c)
+	// net/http's server, or nbio's event loop for an implementation on it.
+	hs := srv.Serving(page, *h2c)
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- ignoreClosed(hs.Serve(ln)) }()
 	// TLS gets a server of its own: one http.Server running both Serve and
@@ -249,6 +258,24 @@ func serveCmd(ctx context.Context, args []string) error {
 	case <-ctx.Done():
 	}
 	return stop()
+}
+
+// reportLeftOut says on stderr which transports a server on an engine other
+// than net/http's leaves out when none were named: their implementations
+// run on net/http only (servers.New).
+func reportLeftOut(srv *servers.Server, named []contract.Transport) error {
+	if len(named) > 0 {
+		return nil // New refused any that cannot run
+	}
+	served := srv.Stats().Implementation
+	for _, t := range servers.HTTPTransports {
+		if _, ok := served[t]; !ok {
+			if _, err := fmt.Fprintf(os.Stderr, "pushbench: %s not served: its implementation runs on net/http, this server on %s's engine\n", t, srv.Engine()); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // reportRestored says on stdout what a server started with --data found.

@@ -64,15 +64,23 @@ func TestControlBeyondLoopbackNeedsAToken(t *testing.T) {
 // 128 connections (the limit less servers.FDMargin), answers every stream
 // beyond them 503 rather than failing accept with EMFILE, and /healthz and
 // /stats still answer. Without the margin the 2×256 streams below would
-// exhaust its files and the server would stop answering anything.
+// exhaust its files and the server would stop answering anything. So does
+// one on nbio's engine, which takes each connection over from net's.
 func TestServeAnswersAtItsOpenFileLimit(t *testing.T) {
+	t.Run("std", func(t *testing.T) { serveAtOpenFileLimit(t) })
+	t.Run("nbio", func(t *testing.T) { serveAtOpenFileLimit(t, "--impl", "sse=nbio") })
+}
+
+// serveAtOpenFileLimit serves with args beyond serve at 256 open files and
+// opens 512 SSE streams.
+func serveAtOpenFileLimit(t *testing.T, args ...string) {
 	const files = 256
 	bin := testbin.Pushbench(t)
 	ctx, cancel := context.WithTimeout(context.Background(), serveHangGuard)
 	defer cancel()
 	// The shell lowers both limits before it becomes the server, which can
 	// then raise its soft limit no further than 256.
-	p, err := bench.StartServer(ctx, bench.ServerSpec{Command: []string{"sh", "-c", fmt.Sprintf(`ulimit -n %d && exec "$0" "$@"`, files), bin, "serve"}})
+	p, err := bench.StartServer(ctx, bench.ServerSpec{Command: append([]string{"sh", "-c", fmt.Sprintf(`ulimit -n %d && exec "$0" "$@"`, files), bin, "serve"}, args...)})
 	if err != nil {
 		t.Fatal(err)
 	}
