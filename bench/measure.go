@@ -15,6 +15,7 @@ import (
 	"github.com/pushbench/pushbench/internal/proc"
 	"github.com/pushbench/pushbench/loadgen"
 	"github.com/pushbench/pushbench/results"
+	"github.com/pushbench/pushbench/servers"
 )
 
 // Defaults for a Plan.
@@ -155,6 +156,9 @@ func measure(ctx context.Context, t Target, p Plan) (m measured, err error) {
 	run.Library = before.Library[p.Transport.Base()]
 	if run.Impl == "" {
 		run.Impl = before.Implementation[p.Transport.Base()]
+	}
+	if i, err := servers.LookupImpl(p.Transport, run.Impl); err == nil && run.Impl != "" {
+		run.ImplNotes = i.Notes
 	}
 	// Memory per connection is growth from here: hand back what earlier runs
 	// in this process freed, so the growth is this run's and not a reuse of

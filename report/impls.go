@@ -644,6 +644,28 @@ func (m *errWriter) implementations(r *results.Report, groups []group) {
 			}
 		}
 	}
+	if notes := implNotes(scs); len(notes) > 0 {
+		m.printf("**Notes**: what an implementation does differently from the others, where its library offers nothing closer:\n\n")
+		m.bullets(notes)
+	}
+}
+
+// implNotes lists, once per implementation, the notes its runs recorded.
+func implNotes(scs []implScenario) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, sc := range scs {
+		for _, g := range sc.groups {
+			r := g.Median
+			name := g.Config.Name()
+			if r.ImplNotes == "" || seen[name] {
+				continue
+			}
+			seen[name] = true
+			out = append(out, fmt.Sprintf("%s: %s.", name, r.ImplNotes))
+		}
+	}
+	return out
 }
 
 // implementationsText writes the text report's shorter block: per load,

@@ -46,7 +46,8 @@ func (v irun) run(rep int) results.Run {
 	cpu := v.cpuMS / 1e3 * f
 	return results.Run{
 		Scenario: v.scenario, Transport: v.transport, Impl: v.impl, Library: fixtureLibraries[string(v.transport)+"/"+v.impl],
-		Clients: v.clients, Rate: v.rate, Burst: 1, Payload: 64, PollIntervalS: v.interval, DurationS: 5,
+		ImplNotes: fixtureNotes[string(v.transport)+"/"+v.impl],
+		Clients:   v.clients, Rate: v.rate, Burst: 1, Payload: 64, PollIntervalS: v.interval, DurationS: 5,
 		Delivery:         results.Delivery{Expected: expected, Delivered: expected - v.lost, Lost: v.lost},
 		LatencyNS:        results.Latency{P50: int64(v.p50ms * 1e6 * f), P99: int64(v.p99ms * 1e6 * f), Count: 1000},
 		DeliveriesPerSec: float64(expected-v.lost) / 5,
@@ -55,6 +56,10 @@ func (v irun) run(rep int) results.Run {
 		Loadgen:          results.Process{CPUPer1kDeliveries: cpu * v.lgShare, Cores: v.lgCores},
 	}
 }
+
+// fixtureNotes are what some implementations do differently, as the
+// registry says it.
+var fixtureNotes = map[string]string{"ws/coder": "write deadlines are contexts"}
 
 // implFixture is a report with several implementations per transport,
 // each case with a known answer:

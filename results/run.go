@@ -22,6 +22,10 @@ type Run struct {
 	// that do not say. Library is what it is built on, with its version.
 	Impl    string `json:"impl,omitempty"`
 	Library string `json:"library,omitempty"`
+	// ImplNotes says what the implementation does differently from the
+	// others because its library offers nothing closer (servers.Impl's
+	// Notes), for the report.
+	ImplNotes string `json:"impl_notes,omitempty"`
 	// Clients is the number of concurrent clients.
 	Clients int `json:"clients"`
 	// Rate is the offered event rate (events/s) and Burst how many events

@@ -78,7 +78,21 @@ var impls = []Impl{
 		Notes: nbioNotes + "; the response ends by closing its connection after the last chunk", handler: newSSENBIO},
 	{Transport: contract.WS, Name: "nbio", Module: "github.com/lesismal/nbio", Engine: NBIO,
 		Notes: nbioNotes + "; RFC 6455 framing is pushbench's own, as nbio's WebSocket package starts goroutine pools at init", handler: newWSNBIO},
+
+	// The contract in Node.js (node/): one process serving every transport
+	// on node's http module, WebSocket on npm's ws.
+	{Transport: contract.Poll, Name: "node", Command: nodeServer, Notes: nodeNotes},
+	{Transport: contract.LongPoll, Name: "node", Command: nodeServer, Notes: nodeNotes},
+	{Transport: contract.SSE, Name: "node", Command: nodeServer, Notes: nodeNotes},
+	{Transport: contract.WS, Name: "node", Command: nodeServer,
+		Notes: nodeNotes + "; event frames are built once with ws's own framing and written to each socket, not sent through ws.send per client"},
 }
+
+// nodeServer starts node/server.js, relative to the repository.
+var nodeServer = []string{"node", "node/server.js"}
+
+// nodeNotes is what every Node.js implementation does differently.
+const nodeNotes = "a separate Node.js process, pinned from outside; one event loop thread; timers resolve to the millisecond"
 
 // Impls lists the implementations of transport t, the default first; all of
 // every transport when t is empty.
