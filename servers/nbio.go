@@ -44,7 +44,8 @@ const nbioNotes = "no goroutine per connection: a few pump goroutines write ever
 	"HTTP/1.1 only, no TLS or HTTP/2; only the polling transports run beside it, and a long poll does not see its client leave; " +
 	"one read deadline (IdleTimeout from accept or the last answer) for net/http's header, read and idle timeouts; " +
 	"a request body is read, up to 16 KiB (more closes the connection), before it is refused; " +
-	"headers are bounded (16 KiB) only when they come in several reads, by closing the connection unanswered"
+	"headers are bounded (16 KiB) only when they come in several reads, by closing the connection unanswered; " +
+	"a connection the server closes off nbio's event loop while another is accepted can take the new one down with it (its descriptor number is reused before the loop's pending event for it), so a refusal at the limit asks its client to close"
 
 // nbioServing serves a Server's handler on one nbio engine, started by the
 // first Serve and stopped by Shutdown.
@@ -310,7 +311,18 @@ func (n *nbioServing) guard(h http.Handler) http.Handler {
 			return
 		}
 		if gc := n.overLimit(c); gc != nil {
-			r.Close = true
+			// The answer asks the client to close rather than closing
+			// here: nbio closes a connection from whichever goroutine
+			// asks, and the connection accepted next takes the closed
+			// descriptor's number at once, so an event the loop already
+			// holds for the old one (its client's close) is applied to
+			// the new one, which is closed unanswered. At the limit every
+			// connection is refused and the next one accepted at once, so
+			// it happened there in one run in three. Closed by its client,
+			// the connection ends on the event loop, which applies its
+			// events in order; one that ignores the header is closed after
+			// Options.IdleTimeout, and the refusing budget bounds those.
+			w.Header().Set("Connection", "close")
 			if !answeredAtLimit(r.URL.Path) {
 				gc.refuse()
 				http.Error(w, ErrConnLimit.Error(), http.StatusServiceUnavailable)
