@@ -118,7 +118,7 @@ func (c *content) observe(raw []byte) {
 		c.payload.add("%s is not an event", quote(raw))
 		return
 	}
-	if want := canonicalJSON(e); !bytes.Equal(raw, want) {
+	if want := e.AppendJSON(nil); !bytes.Equal(raw, want) {
 		if bytes.Contains(raw, []byte(`"at":`)) && !bytes.Contains(raw, []byte(`"at_us":`)) {
 			c.canon.add(`event %d gives its time as "at" (ns, pushbench 0.x), where contract %d's canonical encoding has "at_us" (µs): got %s, want %s`,
 				e.Seq, contract.Version, quote(raw), quote(want))
@@ -208,40 +208,6 @@ func (l *scheduleLog) check() string {
 		}
 	}
 	return ""
-}
-
-// canonicalJSON is the contract's encoding of e, made by the event
-// package's encoder. An event package from before contract 1 writes the time
-// as "at" in ns; canonicalJSON then writes it as at_us, in µs, as contract 1
-// has it, so that the check holds servers to the contract either way.
-func canonicalJSON(e event.Event) []byte {
-	b := e.AppendJSON(nil)
-	const legacy = `,"at":`
-	i := bytes.Index(b, []byte(legacy))
-	if i < 0 {
-		return b
-	}
-	j := i + len(legacy)
-	k := bytes.IndexByte(b[j:], ',')
-	if k < 0 {
-		return b
-	}
-	ns, err := strconv.ParseInt(string(b[j:j+k]), 10, 64)
-	if err != nil {
-		return b
-	}
-	out := append(b[:i:i], `,"at_us":`...)
-	out = strconv.AppendInt(out, floorDiv(ns, 1000), 10)
-	return append(out, b[j+k:]...)
-}
-
-// floorDiv divides rounding towards minus infinity.
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 && (a < 0) != (b < 0) {
-		q--
-	}
-	return q
 }
 
 // describe lists items for a failure.

@@ -24,7 +24,8 @@ type Event struct {
 	// At is the scheduled publish time in Unix nanoseconds: the instant the
 	// schedule says the event exists, not the instant the server got round to
 	// sending it. Latency is measured from here, so server lag is not hidden.
-	At int64 `json:"at"`
+	// The canonical encoding carries it in whole microseconds (AppendJSON).
+	At int64 `json:"-"`
 	// Type is the event's name, as SSE's "event:" field carries it.
 	Type string `json:"type"`
 	// Data is the payload.
@@ -51,16 +52,20 @@ var (
 	ErrMalformed = errors.New("event: malformed message")
 )
 
-// AppendJSON appends the canonical encoding of e to b:
+// AppendJSON appends the canonical encoding of e to b (docs/contract.md):
 //
-//	{"seq":1,"at":1700000000000000000,"type":"tick","data":"…"}
+//	{"seq":1,"at_us":1700000000000000,"type":"tick","data":"…"}
 //
-// Fields always appear in this order, so decoders can take a fast path.
+// Fields always appear in this order, so decoders can take a fast path. The
+// time is in whole microseconds, dropping any part below one: microseconds
+// stay below 2^53 until the year 2255, so JavaScript, Python and Go all write
+// and read the number exactly with their standard JSON, where nanoseconds
+// (about 1.8e18) lose digits in a float64.
 func (e Event) AppendJSON(b []byte) []byte {
 	b = append(b, `{"seq":`...)
 	b = strconv.AppendUint(b, e.Seq, 10)
-	b = append(b, `,"at":`...)
-	b = strconv.AppendInt(b, e.At, 10)
+	b = append(b, `,"at_us":`...)
+	b = strconv.AppendInt(b, e.At/1000, 10)
 	b = append(b, `,"type":`...)
 	b = appendString(b, e.Type)
 	b = append(b, `,"data":`...)

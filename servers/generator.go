@@ -106,8 +106,12 @@ func Generate(ctx context.Context, pub Publisher, s Schedule, start time.Time) e
 		// Publish everything that is due, in bounded batches.
 		now := time.Since(start)
 		for len(batch) < maxBatch && (s.Count == 0 || k < s.Count) && s.offset(k) <= now {
-			off := s.offset(k)
-			batch = append(batch, NewEntry(event.New(first+k, base+int64(off), s.Payload)))
+			// Whole microseconds, as the canonical encoding carries
+			// them: an event decoded from its JSON (a restored log) is
+			// the event that was published.
+			at := base + int64(s.offset(k))
+			at -= at % int64(time.Microsecond)
+			batch = append(batch, NewEntry(event.New(first+k, at, s.Payload)))
 			k++
 		}
 		if len(batch) > 0 {

@@ -13,7 +13,8 @@ func publishN(t testing.TB, h *Hub, n int) {
 	t.Helper()
 	for range n {
 		seq := h.Head() + 1
-		if err := h.Publish(NewEntry(event.New(seq, int64(seq), 8))); err != nil {
+		// Scheduled at seq µs: the canonical encoding carries at_us = seq.
+		if err := h.Publish(NewEntry(event.New(seq, int64(seq)*1000, 8))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -132,6 +133,7 @@ func TestGenerateFollowsScheduleAndCount(t *testing.T) {
 	}
 	for i, e := range got {
 		want := start.UnixNano() + int64(time.Duration(i/5*5)*time.Millisecond)
+		want -= want % int64(time.Microsecond) // the encoding's resolution
 		if e.Seq != uint64(i+1) || e.At != want || len(e.Data) != 3 {
 			t.Fatalf("event %d = %+v, want seq %d at %d", i, e.Event, i+1, want)
 		}

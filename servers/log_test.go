@@ -147,15 +147,15 @@ func TestLogTruncatesTornFinalRecord(t *testing.T) {
 }
 
 func TestLogRejectsCorruption(t *testing.T) {
-	rec := func(seq uint64) string { return string(NewEntry(event.New(seq, int64(seq), 4)).JSON) + "\n" }
+	rec := func(seq uint64) string { return string(NewEntry(event.New(seq, int64(seq)*1000, 4)).JSON) + "\n" }
 	for _, tc := range []struct {
 		name, content, want string
 	}{
-		{"hole", rec(1) + rec(2) + rec(4), "record 3 at byte 91 has seq 4, want 3"},
+		{"hole", rec(1) + rec(2) + rec(4), "record 3 at byte 97 has seq 4, want 3"},
 		{"repeat", rec(1) + rec(2) + rec(2), "has seq 2, want 3"},
 		{"garbage", rec(1) + "not json\n" + rec(2), "record 2 at byte"},
-		{"no seq", `{"at":1,"type":"tick","data":""}` + "\n", "does not decode"},
-		{"not canonical", rec(1) + strings.Replace(rec(2), `,"at"`, `, "at"`, 1), "not the canonical encoding"},
+		{"no seq", `{"at_us":1,"type":"tick","data":""}` + "\n", "does not decode"},
+		{"not canonical", rec(1) + strings.Replace(rec(2), `,"at_us"`, `, "at_us"`, 1), "not the canonical encoding"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -329,7 +329,9 @@ func TestGenerateResumesAfterOutageWithScheduledTimes(t *testing.T) {
 	due := 0
 	for i, e := range got {
 		// Every event keeps its place in the original schedule.
-		if want := start.UnixNano() + int64(i)*int64(time.Second/rate); e.Seq != uint64(i+1) || e.At != want {
+		want := start.UnixNano() + int64(i)*int64(time.Second/rate)
+		want -= want % int64(time.Microsecond) // the encoding's resolution
+		if e.Seq != uint64(i+1) || e.At != want {
 			t.Fatalf("event %d = seq %d at %d, want seq %d at %d", i, e.Seq, e.At, i+1, want)
 		}
 		if i >= 10 && e.At < restart.UnixNano() {

@@ -30,10 +30,10 @@ const testTimeout = 10 * time.Second
 // The canonical encodings of the events publishN makes, written out so the
 // tests catch any drift in what goes on the wire.
 var wantJSON = map[uint64]string{
-	1: `{"seq":1,"at":1,"type":"quote","data":"bcdefghi"}`,
-	2: `{"seq":2,"at":2,"type":"tick","data":"cdefghij"}`,
-	3: `{"seq":3,"at":3,"type":"quote","data":"defghijk"}`,
-	4: `{"seq":4,"at":4,"type":"tick","data":"efghijkl"}`,
+	1: `{"seq":1,"at_us":1,"type":"quote","data":"bcdefghi"}`,
+	2: `{"seq":2,"at_us":2,"type":"tick","data":"cdefghij"}`,
+	3: `{"seq":3,"at_us":3,"type":"quote","data":"defghijk"}`,
+	4: `{"seq":4,"at_us":4,"type":"tick","data":"efghijkl"}`,
 }
 
 // testServer is a Server behind a real listener, served as the serve command

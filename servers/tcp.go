@@ -41,7 +41,7 @@ import (
 // Otherwise the server streams frames, each one event's canonical JSON
 // followed by "\n" (the JSON never contains a raw newline):
 //
-//	{"seq":1,"at":1700000000000000000,"type":"tick","data":"…"}\n
+//	{"seq":1,"at_us":1700000000000000,"type":"tick","data":"…"}\n
 //
 // A cursor older than the history is answered, before any event, with the
 // gap signal as its own frame: {"gap":{"from":F,"to":T}}\n.

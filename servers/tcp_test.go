@@ -152,7 +152,7 @@ func tcpFrame(seq uint64) string {
 	if s, ok := wantJSON[seq]; ok {
 		return s + "\n"
 	}
-	return string(event.New(seq, int64(seq), 8).AppendJSON(nil)) + "\n"
+	return string(event.New(seq, int64(seq)*1000, 8).AppendJSON(nil)) + "\n"
 }
 
 func tcpFrames(from, to uint64) string {

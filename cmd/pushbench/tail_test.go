@@ -146,7 +146,7 @@ func TestTailSSEFailsConnection(t *testing.T) {
 
 func TestTailPoll(t *testing.T) {
 	ev := func(seq uint64) string {
-		return string(event.Event{Seq: seq, At: 1000 + int64(seq), Type: "tick", Data: "<p>"}.AppendJSON(nil))
+		return string(event.Event{Seq: seq, At: (1000 + int64(seq)) * 1000, Type: "tick", Data: "<p>"}.AppendJSON(nil))
 	}
 	var (
 		mu      sync.Mutex
@@ -176,10 +176,10 @@ func TestTailPoll(t *testing.T) {
 	defer srv.Close()
 	got := runTail(t, "--transport", "poll", "--poll-interval", "1ms", "--count", "5", srv.URL+"/poll")
 	want := `{"type":"gap","id":"3","data":"{\"gap\":{\"from\":1,\"to\":3}}"}
-{"type":"tick","id":"4","data":"{\"seq\":4,\"at\":1004,\"type\":\"tick\",\"data\":\"\\u003cp\\u003e\"}"}
-{"type":"tick","id":"5","data":"{\"seq\":5,\"at\":1005,\"type\":\"tick\",\"data\":\"\\u003cp\\u003e\"}"}
-{"type":"tick","id":"6","data":"{\"seq\":6,\"at\":1006,\"type\":\"tick\",\"data\":\"\\u003cp\\u003e\"}"}
-{"type":"tick","id":"7","data":"{\"seq\":7,\"at\":1007,\"type\":\"tick\",\"data\":\"\\u003cp\\u003e\"}"}
+{"type":"tick","id":"4","data":"{\"seq\":4,\"at_us\":1004,\"type\":\"tick\",\"data\":\"\\u003cp\\u003e\"}"}
+{"type":"tick","id":"5","data":"{\"seq\":5,\"at_us\":1005,\"type\":\"tick\",\"data\":\"\\u003cp\\u003e\"}"}
+{"type":"tick","id":"6","data":"{\"seq\":6,\"at_us\":1006,\"type\":\"tick\",\"data\":\"\\u003cp\\u003e\"}"}
+{"type":"tick","id":"7","data":"{\"seq\":7,\"at_us\":1007,\"type\":\"tick\",\"data\":\"\\u003cp\\u003e\"}"}
 `
 	if got != want {
 		t.Fatalf("printed\n%s\nwant\n%s", got, want)
