@@ -293,6 +293,9 @@ func TestDisconnectedClientResumesWithNothingLostOrDuplicated(t *testing.T) {
 	})
 }
 
+// A cursor older than the history gets an explicit gap signal: each client
+// asks from 0 while the history holds 41..50, is told once that 1..40 are
+// gone, and gets 41..54 exactly once.
 func TestCursorOlderThanHistoryGetsGapSignal(t *testing.T) {
 	forEachSubject(t, func(t *testing.T, sub subject) {
 		tr := sub.t
@@ -300,7 +303,15 @@ func TestCursorOlderThanHistoryGetsGapSignal(t *testing.T) {
 		s.publish(t, 50, 16) // history now holds 41..50
 		const clients = 3
 		f := startFleet(t, s, tr, clients, 0, clientOptions())
-		s.publish(t, 4, 16) // within MaxLag (History/2): no client is cut off
+		// Every client first takes its gap and 41..50: one still asking
+		// from 0 when more come would lose more than 40, and one that has
+		// not taken its batch could lag past MaxLag and be cut off.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := f.WaitCaughtUp(ctx, 50); err != nil {
+			t.Fatal(err)
+		}
+		s.publish(t, 4, 16) // within MaxLag (History/2) of the head: no client is cut off
 		c := finish(t, s, f)
 		exact(t, c, clients, 54, 40)
 		if c.Gaps != clients {

@@ -231,8 +231,10 @@ func TestRequestBodiesAreRefusedAtOnce(t *testing.T) {
 func TestSlowRequestHeadersAreCut(t *testing.T) {
 	const timeout = 200 * time.Millisecond
 	s := newTestServer(t, testConfig{opts: &Options{ReadTimeout: timeout}})
-	c, br := s.rawConn(t)
+	// The timeout runs from accept, which may come before the dial
+	// returns: start is taken before the dial, so that it comes first.
 	start := time.Now()
+	c, br := s.rawConn(t)
 	write(t, c, "GET /healthz HTTP/1.1\r\nHost: pus")
 	expectClosedByServer(t, br)
 	if d := time.Since(start); d < timeout {
