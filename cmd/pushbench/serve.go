@@ -2,32 +2,23 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/pushbench/pushbench/browser"
 	"github.com/pushbench/pushbench/contract"
 	"github.com/pushbench/pushbench/internal/proc"
-	"github.com/pushbench/pushbench/internal/tlscert"
 	"github.com/pushbench/pushbench/servers"
 )
 
 func init() {
-	commands["serve"] = command{"serve the event stream over poll, SSE and WebSocket", serveCmd}
+	commands["serve"] = command{"serve the event stream over polling, long polling, SSE and WebSocket (and the TCP floor)", serveCmd}
 }
-
-// shutdownTimeout bounds a graceful stop; streams have already been ended by
-// then, so only in-flight polls remain.
-const shutdownTimeout = 5 * time.Second
 
 func serveCmd(ctx context.Context, args []string) error {
 	var (
@@ -111,7 +102,11 @@ func serveCmd(ctx context.Context, args []string) error {
 		return fmt.Errorf("open-file limit: %w", err)
 	}
 	if *cpus != "" {
-		if err := pin(*cpus); err != nil {
+		cs, err := proc.ParseCPUs(*cpus)
+		if err != nil {
+			return fmt.Errorf("--cpus: %w", err)
+		}
+		if err := proc.Pin(cs...); err != nil {
 			return err
 		}
 	}
@@ -137,9 +132,6 @@ func serveCmd(ctx context.Context, args []string) error {
 		return errors.Join(err, closeLog())
 	}
 	if srv.Engine() != servers.NetHTTP {
-		if *tlsAddr != "" {
-			return errors.Join(fmt.Errorf("--tls-addr: %s's engine serves cleartext HTTP/1.1 only", srv.Engine()), closeLog())
-		}
 		if err := reportLeftOut(srv, transports); err != nil {
 			return errors.Join(err, closeLog())
 		}
@@ -147,117 +139,45 @@ func serveCmd(ctx context.Context, args []string) error {
 	if lg != nil {
 		srv.SetLog(lg)
 	}
-	ln, err := net.Listen("tcp", *addr)
+	ls, err := srv.Listen(servers.Addrs{HTTP: *addr, TCP: *tcpAddr, TLS: *tlsAddr, H2C: *h2c})
 	if err != nil {
 		return errors.Join(err, closeLog())
 	}
-	var tcpLn net.Listener
-	if *tcpAddr != "" {
-		if tcpLn, err = net.Listen("tcp", *tcpAddr); err != nil {
-			return errors.Join(err, ln.Close(), closeLog())
+	// ready starts the schedule and then says where the server listens: a
+	// parent process reads these lines to learn the ports, and the http
+	// line, last, means the server is ready.
+	ready := func() error {
+		// A schedule saved in --data was running when the last server
+		// ended: it goes on, whatever --wait-start and the schedule flags
+		// say.
+		rs, resumed, err := srv.Resume()
+		if err != nil {
+			return err
 		}
-	}
-	var tlsLn net.Listener
-	if *tlsAddr != "" {
-		if tlsLn, err = net.Listen("tcp", *tlsAddr); err != nil {
-			return errors.Join(err, ln.Close(), closeListener(tcpLn), closeLog())
+		if lg != nil {
+			if err := reportRestored(lg, rs, resumed); err != nil {
+				return err
+			}
 		}
-	}
-	if err := checkControlExposed(opts.ControlToken, ln, tlsLn); err != nil {
-		return errors.Join(err, ln.Close(), closeListener(tcpLn), closeListener(tlsLn), closeLog())
-	}
-	// Every connection counts against --max-conns, the TLS ones under TLS.
-	ln = srv.Listener(ln)
-	if tlsLn != nil {
-		if tlsLn, err = listenTLS(srv.Listener(tlsLn)); err != nil {
-			return errors.Join(err, ln.Close(), closeListener(tcpLn), closeLog())
+		if !*waitStart && !resumed {
+			if _, err := srv.Start(sch); err != nil {
+				return err
+			}
 		}
-	}
-
-	page := browser.Handler(srv) // the server plus the browser scenario's page at /browser/
-	// net/http's server, or nbio's event loop for an implementation on it.
-	hs := srv.Serving(page, *h2c)
-	httpDone := make(chan error, 1)
-	go func() { httpDone <- ignoreClosed(hs.Serve(ln)) }()
-	// TLS gets a server of its own: one http.Server running both Serve and
-	// ServeTLS drops HTTP/2 requests (Go 1.26).
-	var tlsSrv *http.Server
-	var tlsDone chan error // stays nil, never ready, without --tls-addr
-	if tlsLn != nil {
-		tlsSrv = srv.HTTPServer(page, false)
-		tlsDone = make(chan error, 1)
-		go func() { tlsDone <- ignoreClosed(tlsSrv.Serve(tlsLn)) }()
-	}
-	tcpCtx, stopTCP := context.WithCancel(context.Background())
-	defer stopTCP()
-	var tcpDone chan error // stays nil, never ready, without --tcp-addr
-	if tcpLn != nil {
-		tcpDone = make(chan error, 1)
-		floor := servers.NewTCP(hub, &opts)
-		srv.SetTCP(floor)
-		tcpLn = srv.Listener(tcpLn)
-		go func() { tcpDone <- floor.Serve(tcpCtx, tcpLn) }()
-	}
-	// stop ends everything started above and waits for it. The streams go
-	// first: Shutdown waits for SSE responses, which only the closed hub
-	// ends, and never for hijacked WebSocket connections.
-	stop := func() error {
-		srv.Close()
-		stopTCP()
-		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-		defer cancel()
-		err := errors.Join(hs.Shutdown(sctx), <-httpDone)
-		if tlsSrv != nil {
-			err = errors.Join(err, tlsSrv.Shutdown(sctx), <-tlsDone)
+		httpURL, tcpURL, httpsURL := ls.URLs()
+		for _, u := range []string{tcpURL, httpsURL, httpURL} {
+			if u == "" {
+				continue
+			}
+			if _, err := fmt.Printf("pushbench: listening on %s\n", u); err != nil {
+				return err
+			}
 		}
-		if tcpDone != nil {
-			err = errors.Join(err, <-tcpDone)
-		}
-		return errors.Join(err, closeLog()) // after srv.Close: no generator writes to it
+		return nil
 	}
-
-	// A schedule saved in --data was running when the last server ended:
-	// it goes on, whatever --wait-start and the schedule flags say.
-	rs, resumed, err := srv.Resume()
-	if err != nil {
-		return errors.Join(err, stop())
-	}
-	if lg != nil {
-		if err := reportRestored(lg, rs, resumed); err != nil {
-			return errors.Join(err, stop())
-		}
-	}
-	if !*waitStart && !resumed {
-		if _, err := srv.Start(sch); err != nil {
-			return errors.Join(err, stop())
-		}
-	}
-	// A parent process reads these lines to learn the ports; the http line
-	// comes last and means the server is ready.
-	if tcpLn != nil {
-		if _, err := fmt.Printf("pushbench: listening on tcp://%s\n", tcpLn.Addr()); err != nil {
-			return errors.Join(err, stop())
-		}
-	}
-	if tlsLn != nil {
-		if _, err := fmt.Printf("pushbench: listening on https://%s\n", tlsLn.Addr()); err != nil {
-			return errors.Join(err, stop())
-		}
-	}
-	if _, err := fmt.Printf("pushbench: listening on http://%s\n", ln.Addr()); err != nil {
-		return errors.Join(err, stop())
-	}
-
-	select {
-	case err := <-httpDone:
-		httpDone <- err // stop receives it again
-	case err := <-tcpDone:
-		tcpDone <- err
-	case err := <-tlsDone:
-		tlsDone <- err
-	case <-ctx.Done():
-	}
-	return stop()
+	// The server plus the browser scenario's page at /browser/. The log is
+	// closed after the server: no generator writes to it then.
+	return errors.Join(ls.Serve(ctx, browser.Handler(srv), ready), closeLog())
 }
 
 // reportLeftOut says on stderr which transports a server on an engine other
@@ -296,52 +216,6 @@ func reportRestored(lg *servers.Log, rs servers.RunningSchedule, resumed bool) e
 	return err
 }
 
-// listenTLS serves TLS on ln with a certificate made now for the loopback
-// names (internal/tlscert), offering h2 and then http/1.1 by ALPN. It closes
-// ln if it fails.
-func listenTLS(ln net.Listener) (net.Listener, error) {
-	cert, _, err := tlscert.SelfSigned(time.Now())
-	if err != nil {
-		return nil, errors.Join(fmt.Errorf("--tls-addr: %w", err), ln.Close())
-	}
-	return tls.NewListener(ln, &tls.Config{
-		Certificates: []tls.Certificate{cert},
-		NextProtos:   []string{"h2", "http/1.1"},
-	}), nil
-}
-
-// checkControlExposed refuses to serve /control beyond loopback without a
-// token: anyone on the network could start and stop the generator. The
-// HTTP listeners carry /control; the TCP floor does not.
-func checkControlExposed(token string, lns ...net.Listener) error {
-	if token != "" {
-		return nil
-	}
-	for _, l := range lns {
-		if l != nil && !servers.Loopback(l.Addr()) {
-			return fmt.Errorf("listening on %s, beyond loopback, anyone who can reach it could start and stop the generator: "+
-				"set a token with --control-token or %s (see docs/sharding.md), or listen on 127.0.0.1", l.Addr(), contract.TokenEnv)
-		}
-	}
-	return nil
-}
-
-// closeListener closes ln, if any, on an error path.
-func closeListener(ln net.Listener) error {
-	if ln == nil {
-		return nil
-	}
-	return ln.Close()
-}
-
-// ignoreClosed drops the error Serve returns after a Shutdown or Close.
-func ignoreClosed(err error) error {
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
-	return err
-}
-
 // parseTransports reads --transport.
 func parseTransports(s string) ([]contract.Transport, error) {
 	if s == "all" {
@@ -355,17 +229,4 @@ func parseTransports(s string) ([]contract.Transport, error) {
 		out = append(out, contract.Transport(t))
 	}
 	return out, nil
-}
-
-// pin reads --cpus and pins the process to them.
-func pin(s string) error {
-	var cpus []int
-	for f := range strings.SplitSeq(s, ",") {
-		c, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || c < 0 {
-			return fmt.Errorf("bad --cpus %q: want CPU numbers, comma-separated", s)
-		}
-		cpus = append(cpus, c)
-	}
-	return proc.Pin(cpus...)
 }
