@@ -4,12 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
+	"github.com/pushbench/pushbench/contract"
 	"github.com/pushbench/pushbench/loadgen"
 	"github.com/pushbench/pushbench/results"
 )
@@ -203,7 +207,7 @@ func (l *loadRun) start(ctx context.Context, c loadgen.Client) {
 // loadResult turns what the clients measured into the run's figures.
 func loadResult(p EndpointPlan, ramp, held time.Duration, s loadgen.EndpointStats) (results.LoadRun, error) {
 	run := results.LoadRun{
-		URL:             redactURL(p.URL),
+		URL:             RedactURL(p.URL),
 		Transport:       p.Transport,
 		Clients:         p.Clients,
 		RampS:           ramp.Seconds(),
@@ -262,12 +266,67 @@ func loadResult(p EndpointPlan, ramp, held time.Duration, s loadgen.EndpointStat
 	return run, nil
 }
 
-// redactURL is u with any password replaced, as results.json may be
-// shared.
-func redactURL(u string) string {
+// RedactURL is u with any password replaced, as results.json and a
+// progress line may be shared.
+func RedactURL(u string) string {
 	pu, err := url.Parse(u)
 	if err != nil {
-		return u // NewEndpoint accepted it, so this cannot happen
+		return u
 	}
 	return pu.Redacted()
+}
+
+// NewEndpointPlan starts a plan for rawURL: it checks the URL, takes the
+// transport from its scheme when transport is empty (ws for ws:// and
+// wss://, else sse), and reads the timestamp unit (loadgen.ParseStampUnit),
+// which needs a stampField. The caller sets the rest.
+func NewEndpointPlan(rawURL, transport, stampField, stampUnit string) (EndpointPlan, error) {
+	var p EndpointPlan
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" {
+		return p, fmt.Errorf("bad URL %q: want http(s):// or ws(s)://", rawURL)
+	}
+	t := contract.Transport(transport)
+	if t == "" {
+		t = contract.SSE
+		if u.Scheme == "ws" || u.Scheme == "wss" {
+			t = contract.WS
+		}
+	}
+	if t != contract.SSE && t != contract.WS {
+		return p, fmt.Errorf("%w %q (want sse or ws)", loadgen.ErrUnknownTransport, transport)
+	}
+	unit, err := loadgen.ParseStampUnit(stampUnit)
+	if err != nil {
+		return p, err
+	}
+	if stampField == "" && unit != loadgen.StampAuto {
+		return p, errors.New("a timestamp unit without a timestamp field: name the field that holds the send time")
+	}
+	p.URL, p.Transport, p.StampField, p.StampUnit = rawURL, t, stampField, unit
+	return p, nil
+}
+
+// LoadReport is the report of run, measured by p: the machine, the
+// clients' settings (the names of the headers sent, never their values)
+// and runErr, if any, as a note.
+func LoadReport(run results.LoadRun, p EndpointPlan, runErr error) *results.Report {
+	o := p.Options.WithDefaults()
+	rep := &results.Report{
+		Env: results.CurrentEnv(),
+		Settings: results.Settings{
+			SSERetry:  o.SSERetry.String() + " until the stream sends retry:",
+			WSBackoff: fmt.Sprintf("%v–%v exponential, %s", o.BackoffMin, o.BackoffMax, o.Jitter),
+			Extra:     map[string]string{"read timeout": o.ReadTimeout.String()},
+		},
+		Loads: []results.LoadRun{run},
+	}
+	rep.Env.Pinning = "not pinned (load: the endpoint runs on its own)"
+	if len(p.Header) > 0 {
+		rep.Settings.Extra["headers sent"] = strings.Join(slices.Sorted(maps.Keys(p.Header)), ", ")
+	}
+	if runErr != nil {
+		rep.Notes = append(rep.Notes, runErr.Error())
+	}
+	return rep
 }

@@ -61,6 +61,25 @@ func pinSelf(pin bool) (serverCPUs string, err error) {
 	return "0", nil
 }
 
+// RunReport is the report of one run made with s: the machine, the
+// settings and pinning behind it, and runErr, if any, as a note.
+func RunReport(run results.Run, s Setup, runErr error) *results.Report {
+	rep := &results.Report{Env: results.CurrentEnv(), Settings: Settings(s.Pin), Runs: []results.Run{run}}
+	rep.Env.Pinning = Pinning(s.Pin)
+	if s.Target != "" {
+		rep.Env.Pinning = "server on its own (--target); this load generator not pinned"
+		rep.Settings.ServerCPUs, rep.Settings.LoadgenCPUs = "", ""
+		rep.Settings.Extra["processes"] = "server started separately (--target " + s.Target + "), possibly on another host: see the clock offset"
+	}
+	if run.Scenario != "" {
+		rep.Scenarios = []results.ScenarioInfo{{Name: run.Scenario, Description: "a run of " + string(run.Transport) + " clients"}}
+	}
+	if runErr != nil {
+		rep.Notes = append(rep.Notes, runErr.Error())
+	}
+	return rep
+}
+
 // serverStopTimeout bounds a started server's graceful stop.
 const serverStopTimeout = 10 * time.Second
 

@@ -183,7 +183,7 @@ func startArgv(ctx context.Context, spec ServerSpec, argv []string) (*Server, er
 	if err != nil || !spec.External || spec.CPUs == "" {
 		return srv, err
 	}
-	cpus, err := parseCPUs(spec.CPUs)
+	cpus, err := proc.ParseCPUs(spec.CPUs)
 	if err == nil {
 		err = proc.PinProcess(srv.Pid(), cpus...)
 	}
@@ -192,19 +192,6 @@ func startArgv(ctx context.Context, spec ServerSpec, argv []string) (*Server, er
 		return nil, fmt.Errorf("pinning %s: %w", argv[0], err)
 	}
 	return srv, nil
-}
-
-// parseCPUs reads a comma-separated CPU list ("0" or "0,1").
-func parseCPUs(s string) ([]int, error) {
-	var out []int
-	for f := range strings.SplitSeq(s, ",") {
-		c, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || c < 0 {
-			return nil, fmt.Errorf("bad CPU list %q", s)
-		}
-		out = append(out, c)
-	}
-	return out, nil
 }
 
 func startProcess(ctx context.Context, spec ServerSpec, argv []string) (*Server, error) {

@@ -1,12 +1,13 @@
 package results
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/pushbench/pushbench/internal/atomicfile"
 )
 
 // SchemaVersion is the layout of results.json this package writes. Version
@@ -27,6 +28,51 @@ func Load(dir string) (*Report, error) {
 		return nil, fmt.Errorf("load report %s: %w", f.Name(), err)
 	}
 	return r, nil
+}
+
+// LoadSessions reads path as compare takes it: a results.json file, a
+// directory holding one, or a directory whose subdirectories each hold one
+// (several sessions, in name order).
+func LoadSessions(path string) ([]*Report, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.IsDir() {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r, err := Decode(f)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return []*Report{r}, nil
+	}
+	dirs := []string{path}
+	if _, err := os.Stat(filepath.Join(path, FileName)); err != nil {
+		subs, err := filepath.Glob(filepath.Join(path, "*", FileName)) // sorted
+		if err != nil {
+			return nil, err
+		}
+		if len(subs) == 0 {
+			return nil, fmt.Errorf("%s holds no %s, nor do its subdirectories", path, FileName)
+		}
+		dirs = dirs[:0]
+		for _, s := range subs {
+			dirs = append(dirs, filepath.Dir(s))
+		}
+	}
+	var out []*Report
+	for _, d := range dirs {
+		r, err := Load(d)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }
 
 // Decode reads a report in results.json form from rd, of this version or an
@@ -62,34 +108,5 @@ func (r *Report) Save(dir string) error {
 	if err != nil {
 		return fmt.Errorf("save report: %w", err)
 	}
-	return writeFileAtomic(filepath.Join(dir, FileName), append(b, '\n'))
-}
-
-// writeFileAtomic writes data to path through a temporary file in the same
-// directory and a rename.
-func writeFileAtomic(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			os.Remove(f.Name()) // best effort: the error that matters is err
-		}
-	}()
-	if _, err := io.Copy(f, bytes.NewReader(data)); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	return atomicfile.Write(filepath.Join(dir, FileName), append(b, '\n'))
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/pushbench/pushbench/report"
@@ -72,11 +71,11 @@ metrics:
 	if err != nil {
 		return err
 	}
-	old, err := loadSessions(fs.Arg(0))
+	old, err := results.LoadSessions(fs.Arg(0))
 	if err != nil {
 		return err
 	}
-	new, err := loadSessions(fs.Arg(1))
+	new, err := results.LoadSessions(fs.Arg(1))
 	if err != nil {
 		return err
 	}
@@ -98,48 +97,4 @@ func names(cs []string) string {
 		return strings.Join(cs, "; ")
 	}
 	return fmt.Sprintf("%s; and %d more (listed above)", strings.Join(cs[:shown], "; "), len(cs)-shown)
-}
-
-// loadSessions reads path: a results.json file, a directory holding one,
-// or a directory whose subdirectories each hold one (sorted by name).
-func loadSessions(path string) ([]*results.Report, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if !fi.IsDir() {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		r, err := results.Decode(f)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		return []*results.Report{r}, nil
-	}
-	if _, err := os.Stat(filepath.Join(path, results.FileName)); err == nil {
-		r, err := results.Load(path)
-		if err != nil {
-			return nil, err
-		}
-		return []*results.Report{r}, nil
-	}
-	subs, err := filepath.Glob(filepath.Join(path, "*", results.FileName))
-	if err != nil {
-		return nil, err
-	}
-	if len(subs) == 0 {
-		return nil, fmt.Errorf("%s holds no %s, nor do its subdirectories", path, results.FileName)
-	}
-	var out []*results.Report
-	for _, s := range subs { // Glob sorts
-		r, err := results.Load(filepath.Dir(s))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, nil
 }

@@ -99,11 +99,11 @@ func TestCompareSessions(t *testing.T) {
 	for _, s := range []string{"1", "2"} {
 		save(t, r, filepath.Join(tmp, "base", s))
 	}
-	rs, err := loadSessions(filepath.Join(tmp, "base"))
+	rs, err := results.LoadSessions(filepath.Join(tmp, "base"))
 	if err != nil || len(rs) != 2 {
-		t.Fatalf("loadSessions: %d sessions, %v", len(rs), err)
+		t.Fatalf("LoadSessions: %d sessions, %v", len(rs), err)
 	}
-	if _, err := loadSessions(t.TempDir()); err == nil {
+	if _, err := results.LoadSessions(t.TempDir()); err == nil {
 		t.Error("an empty directory loads")
 	}
 	var out bytes.Buffer

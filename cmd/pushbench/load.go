@@ -8,17 +8,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"maps"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/pushbench/pushbench/bench"
-	"github.com/pushbench/pushbench/contract"
 	"github.com/pushbench/pushbench/loadgen"
 	"github.com/pushbench/pushbench/report"
 	"github.com/pushbench/pushbench/results"
@@ -93,7 +89,7 @@ func loadTo(ctx context.Context, args []string, w, diag io.Writer) error {
 		return fmt.Errorf("want one URL, also got %q", fs.Args())
 	}
 
-	plan, err := loadPlan(rawURL, *transport, *stampField, *stampUnit)
+	plan, err := bench.NewEndpointPlan(rawURL, *transport, *stampField, *stampUnit)
 	if err != nil {
 		return err
 	}
@@ -116,7 +112,7 @@ func loadTo(ctx context.Context, args []string, w, diag io.Writer) error {
 	if f, ok := diag.(*os.File); ok {
 		prog = newProgress(f, 1)
 	}
-	prog.Start(1, 1, fmt.Sprintf("load %s %s", plan.Transport, redacted(rawURL)), total)
+	prog.Start(1, 1, fmt.Sprintf("load %s %s", plan.Transport, bench.RedactURL(rawURL)), total)
 	plan.Progress = func(elapsed time.Duration, _ uint64) { prog.Tick(elapsed) }
 	run, err := bench.MeasureEndpoint(ctx, plan)
 	outcome := fmt.Sprintf("%d events, %d reconnects, errors: %v", run.EventsReceived, run.Reconnects, run.Errors)
@@ -142,75 +138,14 @@ func loadTo(ctx context.Context, args []string, w, diag io.Writer) error {
 		}
 	}
 	if *out != "" {
-		if werr := saveLoad(*out, run, plan, err); werr != nil {
+		rep := bench.LoadReport(run, plan, err)
+		if werr := rep.Save(*out); werr != nil {
+			return errors.Join(err, werr)
+		}
+		if werr := report.WriteDir(*out, rep); werr != nil {
 			return errors.Join(err, werr)
 		}
 		fmt.Fprintf(diag, "pushbench load: wrote %s and %s\n", filepath.Join(*out, results.FileName), filepath.Join(*out, report.ReportName))
 	}
 	return err
-}
-
-// loadPlan checks the URL, the transport (or takes it from the URL's
-// scheme) and the timestamp unit.
-func loadPlan(rawURL, transport, stampField, stampUnit string) (bench.EndpointPlan, error) {
-	var p bench.EndpointPlan
-	u, err := url.Parse(rawURL)
-	if err != nil || u.Host == "" {
-		return p, fmt.Errorf("bad URL %q: want http(s):// or ws(s)://", rawURL)
-	}
-	t := contract.Transport(transport)
-	if t == "" {
-		t = contract.SSE
-		if u.Scheme == "ws" || u.Scheme == "wss" {
-			t = contract.WS
-		}
-	}
-	if t != contract.SSE && t != contract.WS {
-		return p, fmt.Errorf("%w %q (want sse or ws)", loadgen.ErrUnknownTransport, transport)
-	}
-	unit, err := loadgen.ParseStampUnit(stampUnit)
-	if err != nil {
-		return p, err
-	}
-	if stampField == "" && unit != loadgen.StampAuto {
-		return p, errors.New("--timestamp-unit without --timestamp: name the field that holds the send time")
-	}
-	p.URL, p.Transport, p.StampField, p.StampUnit = rawURL, t, stampField, unit
-	return p, nil
-}
-
-// redacted is rawURL with any password hidden, for the progress line.
-func redacted(rawURL string) string {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return rawURL
-	}
-	return u.Redacted()
-}
-
-// saveLoad writes dir/results.json holding run, and renders report.md and
-// the plots from it.
-func saveLoad(dir string, run results.LoadRun, p bench.EndpointPlan, runErr error) error {
-	o := p.Options.WithDefaults()
-	rep := &results.Report{
-		Env: results.CurrentEnv(),
-		Settings: results.Settings{
-			SSERetry:  o.SSERetry.String() + " until the stream sends retry:",
-			WSBackoff: fmt.Sprintf("%v–%v exponential, %s", o.BackoffMin, o.BackoffMax, o.Jitter),
-			Extra:     map[string]string{"read timeout": o.ReadTimeout.String()},
-		},
-		Loads: []results.LoadRun{run},
-	}
-	rep.Env.Pinning = "not pinned (load: the endpoint runs on its own)"
-	if len(p.Header) > 0 {
-		names := slices.Sorted(maps.Keys(p.Header))
-		rep.Settings.Extra["headers sent"] = strings.Join(names, ", ") // names only: values may be secrets
-	}
-	if runErr != nil {
-		rep.Notes = append(rep.Notes, runErr.Error())
-	}
-	if err := rep.Save(dir); err != nil {
-		return err
-	}
-	return report.WriteDir(dir, rep)
 }

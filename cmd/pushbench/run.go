@@ -115,38 +115,14 @@ func runTo(ctx context.Context, args []string, w io.Writer) error {
 			}
 		}
 		if f.out != "" && run.EventsPublished > 0 {
-			if werr := saveRun(f, run, err); werr != nil && err == nil {
+			if werr := bench.RunReport(run, f.setup(), err).Save(f.out); werr != nil && err == nil {
 				err = werr
+			} else if werr == nil {
+				fmt.Fprintf(os.Stderr, "pushbench run: wrote %s\n", filepath.Join(f.out, results.FileName))
 			}
 		}
 	}
 	return err
-}
-
-// saveRun writes f.out/results.json holding run, with the settings and
-// machine behind it and what went wrong, if anything.
-func saveRun(f runFlags, run results.Run, runErr error) error {
-	rep := &results.Report{Env: results.CurrentEnv(), Settings: bench.Settings(f.pin), Runs: []results.Run{run}}
-	rep.Env.Pinning = bench.Pinning(f.pin)
-	if f.target != "" {
-		rep.Env.Pinning = "server on its own (--target); this load generator not pinned"
-		rep.Settings.ServerCPUs, rep.Settings.LoadgenCPUs = "", ""
-		rep.Settings.Extra["processes"] = "server started separately (--target " + f.target + "), possibly on another host: see the clock offset"
-	}
-	if f.scenario != "" {
-		rep.Scenarios = []results.ScenarioInfo{{Name: f.scenario, Description: "a run of " + f.transport + " clients"}}
-	}
-	if runErr != nil {
-		rep.Notes = append(rep.Notes, runErr.Error())
-	}
-	if err := os.MkdirAll(f.out, 0o755); err != nil {
-		return err
-	}
-	if err := rep.Save(f.out); err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stderr, "pushbench run: wrote %s\n", filepath.Join(f.out, results.FileName))
-	return nil
 }
 
 // parseShard reads --shard, or the environment when the flag is empty. ok
@@ -228,7 +204,10 @@ func runOnce(ctx context.Context, f runFlags) (results.Run, error) {
 			return results.Run{}, fmt.Errorf("shard %d/%d has no clients: %d clients over %d shards", index, count, f.clients, count)
 		}
 	}
-	return bench.Run(ctx, bench.Setup{
-		Target: f.target, Control: f.control, Token: f.controlToken, Server: f.server, Pin: f.pin,
-	}, p)
+	return bench.Run(ctx, f.setup(), p)
+}
+
+// setup is where f's server comes from.
+func (f runFlags) setup() bench.Setup {
+	return bench.Setup{Target: f.target, Control: f.control, Token: f.controlToken, Server: f.server, Pin: f.pin}
 }

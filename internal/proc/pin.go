@@ -5,9 +5,23 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
+
+// ParseCPUs reads a comma-separated CPU list, as "0" or "0,1".
+func ParseCPUs(s string) ([]int, error) {
+	var out []int
+	for f := range strings.SplitSeq(s, ",") {
+		c, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || c < 0 {
+			return nil, fmt.Errorf("bad CPU list %q: want CPU numbers, comma-separated", s)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
 
 // Pin restricts every thread of this process to the given CPUs, and sets
 // GOMAXPROCS to their number. Threads the Go runtime starts later inherit
