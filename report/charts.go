@@ -18,6 +18,7 @@ import (
 	"gonum.org/v1/plot/vg"
 
 	"github.com/pushbench/pushbench/contract"
+	"github.com/pushbench/pushbench/internal/atomicfile"
 	"github.com/pushbench/pushbench/internal/plotkit"
 	"github.com/pushbench/pushbench/results"
 )
@@ -58,7 +59,7 @@ func writePlots(dir string, r *results.Report) ([]string, error) {
 				return out, fmt.Errorf("plot %s: %w", c.name, err)
 			}
 			file := filepath.Join(dir, filepath.FromSlash(c.name+ext))
-			if err := writeFileAtomic(file, b); err != nil {
+			if err := atomicfile.Write(file, b); err != nil {
 				return out, fmt.Errorf("plot %s: %w", c.name, err)
 			}
 			written[file] = true
@@ -92,12 +93,7 @@ func buildCharts(r *results.Report) ([]chart, error) {
 	var charts []chart
 	memory := false // whether an idle scenario had a memory chart
 	for _, name := range r.ScenarioNames() {
-		var gs []group
-		for _, g := range groups {
-			if g.Config.Scenario == name {
-				gs = append(gs, g)
-			}
-		}
+		gs := ofScenario(groups, name)
 		if len(gs) == 0 {
 			continue
 		}

@@ -3,13 +3,14 @@ package report
 import (
 	"testing"
 
+	"github.com/pushbench/pushbench/internal/resultstest"
 	"github.com/pushbench/pushbench/results"
 )
 
 func TestClockReport(t *testing.T) {
-	one := &results.Report{Runs: []results.Run{scaleRun(t, "sse", 10, 1, 0, 1, 1)}}
+	one := &results.Report{Runs: []results.Run{resultstest.ScaleRun(t, "sse", 10, 1, 0, 1, 1)}}
 	golden(t, "clock_one.txt", render(t, newClockReport(one, styleText)))
-	a := scaleRun(t, "sse", 10, 1, 0, 1, 1)
+	a := resultstest.ScaleRun(t, "sse", 10, 1, 0, 1, 1)
 	b := a
 	a.Shard = &results.Shard{Index: 0, Count: 2, Clients: 10, Host: "gen-a", Starter: true}
 	a.Clock = &results.Clock{OffsetNS: 1500, ErrorNS: 250_000, Method: "test"}

@@ -198,6 +198,17 @@ func (g *group) Latency() (*hdrhistogram.Histogram, error) {
 	return merged, nil
 }
 
+// ofScenario returns the groups of scenario name, in their order.
+func ofScenario(groups []group, name string) []group {
+	var gs []group
+	for _, g := range groups {
+		if g.Config.Scenario == name {
+			gs = append(gs, g)
+		}
+	}
+	return gs
+}
+
 // points splits groups (as groupRuns orders them) into runs of equal Point:
 // every transport at one point of a scenario.
 func points(groups []group) [][]group {

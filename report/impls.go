@@ -275,12 +275,7 @@ type implScenario struct {
 func implScenarios(r *results.Report, groups []group) []implScenario {
 	var out []implScenario
 	for _, name := range r.ScenarioNames() {
-		var gs []group
-		for _, g := range groups {
-			if g.Config.Scenario == name {
-				gs = append(gs, g)
-			}
-		}
+		gs := ofScenario(groups, name)
 		seen := map[config]string{}
 		for _, g := range gs {
 			key := g.Config

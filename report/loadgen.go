@@ -33,12 +33,7 @@ func ladderSteps(r *results.Report, groups []group, c cpus) []ladderStep {
 		if info.Kind != contract.Saturation {
 			continue
 		}
-		var gs []group
-		for _, g := range groups {
-			if g.Config.Scenario == name {
-				gs = append(gs, g)
-			}
-		}
+		gs := ofScenario(groups, name)
 		bound := info.P99BoundS * 1e9
 		for _, l := range laddersOf(gs, bound, c) {
 			for _, g := range l.steps {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pushbench/pushbench/contract"
+	"github.com/pushbench/pushbench/internal/resultstest"
 	"github.com/pushbench/pushbench/results"
 )
 
@@ -86,20 +87,7 @@ func faultsFixture() *results.Report {
 				LatencyNS: q(300, 2500, 2700),
 				Timeline:  timelineFixture(5000, 12000, 0, 2500),
 			}
-			// The server: 1000 accepts/s and half a core before the storm,
-			// 4000·d accepts/s and a core and a half for two seconds after.
-			for at := int64(11000); at <= 16000; at += 100 {
-				s := results.ServerSample{At: at, Up: true}
-				if n := len(run.Server); n > 0 {
-					prev := run.Server[n-1]
-					acc, cpu := 100.0, 0.05
-					if at > 12000 && at <= 14000 {
-						acc, cpu = 400*d, 0.15
-					}
-					s.Accepted, s.CPUSeconds = prev.Accepted+uint64(acc), prev.CPUSeconds+cpu
-				}
-				run.Server = append(run.Server, s)
-			}
+			run.Server = resultstest.StormSamples(d)
 			r.Faults = append(r.Faults, run)
 		}
 	}

@@ -13,9 +13,9 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 
+	"github.com/pushbench/pushbench/internal/atomicfile"
 	"github.com/pushbench/pushbench/results"
 )
 
@@ -47,7 +47,7 @@ func WriteDir(dir string, r *results.Report, sections ...Section) error {
 	if err := newMarkdownReport(r, plots, sections...)(&buf); err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, ReportName), buf.Bytes())
+	return atomicfile.Write(filepath.Join(dir, ReportName), buf.Bytes())
 }
 
 // errWriter keeps the first error, so the report reads as a sequence of
@@ -68,33 +68,4 @@ func (m *errWriter) table(rep Reporter) {
 	if m.err == nil {
 		m.err = rep(m.w)
 	}
-}
-
-// writeFileAtomic writes data to path through a temporary file in the same
-// directory and a rename.
-func writeFileAtomic(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			os.Remove(f.Name()) // best effort: the error that matters is err
-		}
-	}()
-	if _, err := io.Copy(f, bytes.NewReader(data)); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }

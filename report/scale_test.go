@@ -9,54 +9,23 @@ import (
 	"testing"
 	"time"
 
-	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/pushbench/pushbench/contract"
+	"github.com/pushbench/pushbench/internal/resultstest"
 	"github.com/pushbench/pushbench/results"
 )
-
-// scaleRun is a scale step with round figures: p99 at p99ms, the server and
-// generator holding srvKiB and genKiB per connection.
-func scaleRun(tb testing.TB, tr string, clients int, p99ms int64, lost uint64, srvKiB, genKiB float64) results.Run {
-	tb.Helper()
-	h := hdrhistogram.New(1, 600e9, 3)
-	for i := range 100 {
-		v := int64(i+1) * p99ms * 1e6 / 99
-		if err := h.RecordValue(v); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	enc, err := results.EncodeHistogram(h)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	r := results.Run{
-		Scenario: "scale", Transport: contract.Transport(tr), Clients: clients, Rate: 0.5, Burst: 1, Payload: 64, DurationS: 6,
-		EventsPublished: 4, Delivery: results.Delivery{Expected: 4 * uint64(clients), Delivered: 4*uint64(clients) - lost, Lost: lost},
-		LatencyNS: results.LatencyOf(h), Histogram: enc,
-		Connections: results.Connections{Attempted: uint64(clients), Established: uint64(clients), PeakConcurrent: int64(clients),
-			ConnectP99NS: 2e6, ConnectRate: 1990},
-		Server:  results.Process{BytesPerConn: srvKiB * 1024, HeapPerConn: srvKiB * 512},
-		Loadgen: results.Process{BytesPerConn: genKiB * 1024, HeapPerConn: genKiB * 256},
-		Idle:    &results.Idle{Seconds: 4, BytesIn: uint64(clients) * 40, BytesPerSecPerConn: 10},
-	}
-	if tr == "poll" {
-		r.PollIntervalS = 2
-	}
-	return r
-}
 
 func scaleFixture(tb testing.TB) *results.Report {
 	return &results.Report{
 		Env:       results.Env{CPU: "Test CPU", Cores: 2, GoVersion: "go1.26", StartedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)},
 		Scenarios: []results.ScenarioInfo{{Name: "scale", Kind: contract.Scale, Description: "ramp", P99BoundS: 0.5}},
 		Runs: []results.Run{
-			scaleRun(tb, "poll", 1000, 2100, 0, 3, 6),
-			scaleRun(tb, "poll", 19000, 2400, 0, 2, 5),
-			scaleRun(tb, "sse", 1000, 20, 0, 12, 9),
-			scaleRun(tb, "sse", 19000, 300, 7, 11, 9),
-			scaleRun(tb, "ws", 1000, 15, 0, 20, 12),
-			scaleRun(tb, "ws", 19000, 900, 0, 21, 18),
-			scaleRun(tb, string(contract.Floor), 19000, 90, 0, 3, 4),
+			resultstest.ScaleRun(tb, "poll", 1000, 2100, 0, 3, 6),
+			resultstest.ScaleRun(tb, "poll", 19000, 2400, 0, 2, 5),
+			resultstest.ScaleRun(tb, "sse", 1000, 20, 0, 12, 9),
+			resultstest.ScaleRun(tb, "sse", 19000, 300, 7, 11, 9),
+			resultstest.ScaleRun(tb, "ws", 1000, 15, 0, 20, 12),
+			resultstest.ScaleRun(tb, "ws", 19000, 900, 0, 21, 18),
+			resultstest.ScaleRun(tb, string(contract.Floor), 19000, 90, 0, 3, 4),
 		},
 	}
 }

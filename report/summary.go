@@ -37,14 +37,7 @@ func correctness(runs []results.Run) []string {
 			}
 		}
 		tt := g.Totals()
-		t.Delivered += tt.Delivered
-		t.Expected += tt.Expected
-		t.Lost += tt.Lost
-		t.Duplicates += tt.Duplicates
-		t.Reordered += tt.Reordered
-		t.Malformed += tt.Malformed
-		t.Gaps += tt.Gaps
-		t.GapMissed += tt.GapMissed
+		t.Delivery = t.Delivery.Add(tt.Delivery)
 		t.SlowDisconnects += tt.SlowDisconnects
 		t.Connections.Failed += tt.Connections.Failed
 	}
@@ -125,12 +118,7 @@ func summarize(r *results.Report) []summaryBlock {
 		out = append(out, b)
 	}
 	for _, name := range r.ScenarioNames() {
-		var gs []group
-		for _, g := range groups {
-			if g.Config.Scenario == name {
-				gs = append(gs, g)
-			}
-		}
+		gs := ofScenario(groups, name)
 		if len(gs) == 0 {
 			continue
 		}

@@ -32,12 +32,7 @@ func NewTextReport(r *results.Report, sections ...Section) Reporter {
 		}
 		groups := groupRuns(r.Runs)
 		for _, name := range r.ScenarioNames() {
-			var gs []group
-			for _, g := range groups {
-				if g.Config.Scenario == name {
-					gs = append(gs, g)
-				}
-			}
+			gs := ofScenario(groups, name)
 			cs := capacityOf(r, name)
 			if len(gs) == 0 && len(cs) == 0 {
 				continue

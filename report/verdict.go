@@ -102,12 +102,7 @@ func findings(r *results.Report, facts Facts) ([]finding, []condition) {
 	nz := noisesOf(groups)
 	var fs []finding
 	for _, name := range r.ScenarioNames() {
-		var gs []group
-		for _, g := range groups {
-			if g.Config.Scenario == name {
-				gs = append(gs, g)
-			}
-		}
+		gs := ofScenario(groups, name)
 		if len(gs) == 0 {
 			continue
 		}

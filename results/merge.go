@@ -87,14 +87,7 @@ func MergeRuns(shards []Run) (Run, error) {
 		}
 		m.Shards[i] = sh
 		m.Clients += r.Clients
-		m.Expected += r.Expected
-		m.Delivered += r.Delivered
-		m.Lost += r.Lost
-		m.Duplicates += r.Duplicates
-		m.Reordered += r.Reordered
-		m.Gaps += r.Gaps
-		m.GapMissed += r.GapMissed
-		m.Malformed += r.Malformed
+		m.Delivery = m.Delivery.Add(r.Delivery)
 		m.Errors = m.Errors.Add(r.Errors)
 		m.SlowDisconnects = max(m.SlowDisconnects, r.SlowDisconnects)
 		m.DeliveriesPerSec += r.DeliveriesPerSec

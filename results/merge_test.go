@@ -5,41 +5,9 @@ import (
 	"testing"
 	"time"
 
-	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
-	"github.com/pushbench/pushbench/contract"
+	"github.com/pushbench/pushbench/internal/resultstest"
 	"github.com/pushbench/pushbench/results"
 )
-
-// scaleRun is a scale step with round figures: p99 at p99ms, the server and
-// generator holding srvKiB and genKiB per connection.
-func scaleRun(tb testing.TB, tr string, clients int, p99ms int64, lost uint64, srvKiB, genKiB float64) results.Run {
-	tb.Helper()
-	h := hdrhistogram.New(1, 600e9, 3)
-	for i := range 100 {
-		v := int64(i+1) * p99ms * 1e6 / 99
-		if err := h.RecordValue(v); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	enc, err := results.EncodeHistogram(h)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	r := results.Run{
-		Scenario: "scale", Transport: contract.Transport(tr), Clients: clients, Rate: 0.5, Burst: 1, Payload: 64, DurationS: 6,
-		EventsPublished: 4, Delivery: results.Delivery{Expected: 4 * uint64(clients), Delivered: 4*uint64(clients) - lost, Lost: lost},
-		LatencyNS: results.LatencyOf(h), Histogram: enc,
-		Connections: results.Connections{Attempted: uint64(clients), Established: uint64(clients), PeakConcurrent: int64(clients),
-			ConnectP99NS: 2e6, ConnectRate: 1990},
-		Server:  results.Process{BytesPerConn: srvKiB * 1024, HeapPerConn: srvKiB * 512},
-		Loadgen: results.Process{BytesPerConn: genKiB * 1024, HeapPerConn: genKiB * 256},
-		Idle:    &results.Idle{Seconds: 4, BytesIn: uint64(clients) * 40, BytesPerSecPerConn: 10},
-	}
-	if tr == "poll" {
-		r.PollIntervalS = 2
-	}
-	return r
-}
 
 func shardOf(r results.Run, i, n int, before, atStart uint64) results.Run {
 	r.Shard = &results.Shard{Index: i, Count: n, Clients: r.Clients, StartAt: time.Unix(1_700_000_000, 0),
@@ -48,8 +16,8 @@ func shardOf(r results.Run, i, n int, before, atStart uint64) results.Run {
 }
 
 func TestMergeRuns(t *testing.T) {
-	a := shardOf(scaleRun(t, "sse", 100, 10, 0, 0, 8), 0, 2, 10<<20, 14<<20)
-	b := shardOf(scaleRun(t, "sse", 300, 30, 2, 0, 4), 1, 2, 11<<20, 13<<20)
+	a := shardOf(resultstest.ScaleRun(t, "sse", 100, 10, 0, 0, 8), 0, 2, 10<<20, 14<<20)
+	b := shardOf(resultstest.ScaleRun(t, "sse", 300, 30, 2, 0, 4), 1, 2, 11<<20, 13<<20)
 	m, err := results.MergeRuns([]results.Run{b, a})
 	if err != nil {
 		t.Fatal(err)
@@ -80,15 +48,15 @@ func TestMergeRuns(t *testing.T) {
 	if _, err := results.MergeRuns([]results.Run{a, c}); !errors.Is(err, results.ErrShardsDiffer) {
 		t.Fatalf("other events: %v", err)
 	}
-	if _, err := results.MergeRuns([]results.Run{scaleRun(t, "sse", 1, 1, 0, 0, 0)}); !errors.Is(err, results.ErrNotShard) {
+	if _, err := results.MergeRuns([]results.Run{resultstest.ScaleRun(t, "sse", 1, 1, 0, 0, 0)}); !errors.Is(err, results.ErrNotShard) {
 		t.Fatalf("not a shard: %v", err)
 	}
 }
 
 func TestMergeReports(t *testing.T) {
-	a := shardOf(scaleRun(t, "sse", 100, 10, 0, 0, 8), 0, 2, 10<<20, 14<<20)
-	b := shardOf(scaleRun(t, "sse", 300, 30, 0, 0, 4), 1, 2, 11<<20, 13<<20)
-	plain := scaleRun(t, "ws", 5, 1, 0, 0, 0)
+	a := shardOf(resultstest.ScaleRun(t, "sse", 100, 10, 0, 0, 8), 0, 2, 10<<20, 14<<20)
+	b := shardOf(resultstest.ScaleRun(t, "sse", 300, 30, 0, 0, 4), 1, 2, 11<<20, 13<<20)
+	plain := resultstest.ScaleRun(t, "ws", 5, 1, 0, 0, 0)
 	ra := &results.Report{Env: results.Env{Hostname: "gen-a"}, Runs: []results.Run{a, plain}, Notes: []string{"hello"}}
 	rb := &results.Report{Env: results.Env{Hostname: "gen-b"}, Runs: []results.Run{b}}
 	m, err := results.MergeReports([]*results.Report{rb, ra})

@@ -7,31 +7,12 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/pushbench/pushbench/internal/resultstest"
 	"github.com/pushbench/pushbench/results"
 )
 
-// stormRun is a storm's server side as its samples show it: 1000
-// accepts/s and half a core before the fault at 12 s, 4000·d accepts/s and
-// a core and a half for the two seconds after it, then as before.
-func stormRun(d float64) results.FaultRun {
-	run := results.FaultRun{Fault: "storm", FaultAt: 12000}
-	for at := int64(11000); at <= 16000; at += 100 {
-		s := results.ServerSample{At: at, Up: true}
-		if n := len(run.Server); n > 0 {
-			prev := run.Server[n-1]
-			acc, cpu := 100.0, 0.05
-			if at > 12000 && at <= 14000 {
-				acc, cpu = 400*d, 0.15
-			}
-			s.Accepted, s.CPUSeconds = prev.Accepted+uint64(acc), prev.CPUSeconds+cpu
-		}
-		run.Server = append(run.Server, s)
-	}
-	return run
-}
-
 func TestStormPeaks(t *testing.T) {
-	ws := stormRun(2)
+	ws := results.FaultRun{Fault: "storm", FaultAt: 12000, Server: resultstest.StormSamples(2)}
 	got := ws.Storm()
 	// 800 accepts/100ms and 0.15 CPU-s/100ms for the two seconds after the
 	// fault: 8000/s and 1.5 cores over any one-second window inside them.

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/pushbench/pushbench/internal/atomicfile"
 )
 
 // Save writes v as indented JSON to dir/name, creating dir if needed,
@@ -17,27 +19,7 @@ func Save(dir, name string, v any) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+name+".*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(append(b, '\n'))
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(f.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), filepath.Join(dir, name))
-	}
-	if err != nil {
-		os.Remove(f.Name()) // best effort: err is what matters
-	}
-	return err
+	return atomicfile.Write(filepath.Join(dir, name), append(b, '\n'))
 }
 
 // Load reads dir/name into v. A missing file gives an error that
