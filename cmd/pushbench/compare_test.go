@@ -57,7 +57,7 @@ func TestCompareExit(t *testing.T) {
 	if !errors.Is(err, errRegression) {
 		t.Fatalf("p99 doubled at 5,000 clients: err %v\n%s", err, out.String())
 	}
-	for _, tr := range []string{"poll 1s", "sse", "ws", "tcp"} {
+	for _, tr := range []string{"poll/std 1s", "longpoll/std", "sse/std", "ws/gorilla", "tcp"} {
 		if name := "fanout " + tr + ", 5,000 clients, 10/s, 64 B"; !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %q: %v", name, err)
 		}
@@ -77,7 +77,7 @@ func TestCompareExit(t *testing.T) {
 		t.Fatal(err)
 	}
 	out.Reset()
-	if err := compare([]string{"--markdown", ref, file}, &out); !errors.Is(err, errRegression) || !strings.Contains(err.Error(), "fanout poll 1s, 100 clients, 10/s, 64 B") {
+	if err := compare([]string{"--markdown", ref, file}, &out); !errors.Is(err, errRegression) || !strings.Contains(err.Error(), "fanout poll/std 1s, 100 clients, 10/s, 64 B") {
 		t.Fatalf("one event lost: err %v\n%s", err, out.String())
 	}
 	if !strings.Contains(out.String(), "FAIL lost>0") {

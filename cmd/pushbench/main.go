@@ -1,5 +1,5 @@
-// Command pushbench benchmarks short polling, Server-Sent Events and WebSocket
-// against one identical event stream.
+// Command pushbench benchmarks short polling, long polling, Server-Sent Events
+// and WebSocket against one identical event stream.
 //
 // Each subcommand lives in its own file; main only dispatches.
 package main
