@@ -37,7 +37,7 @@ check:
 
 ## bench: the default matrix (a kill -9 and a silent partition per
 ## transport among it), the real-browser checks and the reverse-proxy
-## scenario into one report, about 11 minutes on 2 cores.
+## scenario into one report, about 30 minutes on 2 cores (29 for the reference run).
 bench: build deps
 	$(BIN) bench --matrix default --out $(OUT)
 	$(BIN) browser --out $(OUT)

@@ -6,7 +6,7 @@ import (
 	"github.com/pushbench/pushbench/contract"
 )
 
-// Default is the matrix `make bench` runs: about ten minutes on a 2-core
+// Default is the matrix `make bench` runs: about half an hour on a 2-core
 // machine. Edit a number here, or copy a scenario under a new name, to ask a
 // new question.
 var Default = Matrix{
